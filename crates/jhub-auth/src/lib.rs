@@ -1,0 +1,1 @@
+//! Authenticators: GitLab OAuth (oauthenticator-compatible), shared password; auth_state encryption.

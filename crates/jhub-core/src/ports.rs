@@ -1,0 +1,191 @@
+//! The ports: small traits behind which adapters do I/O (spawner, proxy,
+//! clock). The hub is written against these; `jhub-kube`, `jhub-proxy` and
+//! test fakes implement them.
+
+use crate::time::Timestamp;
+use async_trait::async_trait;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Where time comes from. Domain code never reads the wall clock itself.
+pub trait Clock: Send + Sync + 'static {
+    fn now(&self) -> Timestamp;
+}
+
+/// A clock that tests move by hand.
+#[derive(Debug)]
+pub struct ManualClock {
+    now: std::sync::Mutex<Timestamp>,
+}
+
+impl ManualClock {
+    pub fn new(start: Timestamp) -> Self {
+        Self { now: std::sync::Mutex::new(start) }
+    }
+
+    pub fn set(&self, to: Timestamp) {
+        if let Ok(mut guard) = self.now.lock() {
+            *guard = to;
+        }
+    }
+
+    pub fn advance(&self, by: Duration) {
+        if let Ok(mut guard) = self.now.lock() {
+            let step = jiff::SignedDuration::try_from(by).unwrap_or(jiff::SignedDuration::MAX);
+            *guard = guard.checked_add(step).unwrap_or(Timestamp::MAX);
+        }
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Timestamp {
+        self.now.lock().map(|guard| *guard).unwrap_or(Timestamp::UNIX_EPOCH)
+    }
+}
+
+/// The user a spawn is for, as the spawner sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpawnUser {
+    pub id: i64,
+    pub name: String,
+    pub admin: bool,
+    pub groups: Vec<String>,
+}
+
+/// Everything a spawner needs to start one server.
+#[derive(Debug, Clone)]
+pub struct SpawnRequest {
+    pub user: SpawnUser,
+    pub server_name: String,
+    /// Validated user options (profile slug and option choices).
+    pub user_options: Value,
+    /// The server's API token (also its OAuth client secret).
+    pub api_token: String,
+    /// The hub-computed `JUPYTERHUB_*` environment ([`crate::env`]).
+    pub env: BTreeMap<String, String>,
+    /// State saved by a previous run of this server (e.g. `pvc_name`).
+    pub previous_state: Value,
+    pub start_timeout: Duration,
+}
+
+/// A progress message for the spawn-progress event stream.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ProgressEvent {
+    pub progress: Option<u8>,
+    pub message: String,
+    pub html_message: Option<String>,
+    /// The Kubernetes event behind the message, passed through like KubeSpawner.
+    pub raw_event: Option<Value>,
+}
+
+/// Receives progress while a spawn runs.
+pub type ProgressSink = Arc<dyn Fn(ProgressEvent) + Send + Sync>;
+
+/// A spawner's answer to a successful start.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Started {
+    /// `http://<ip>:<port>`: target of the proxy route and of the hub's checks.
+    pub url: String,
+    /// State to persist (e.g. `{pod_name, namespace, dns_name, pvc_name}`).
+    pub state: Value,
+    /// Resolved resources, recorded in the server event log.
+    pub resources: Value,
+}
+
+/// A spawner's view of a server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PollStatus {
+    /// Running (or still starting).
+    Running,
+    /// Gone; the exit code when the spawner knows it.
+    Stopped { exit_code: Option<i32> },
+}
+
+/// Why a spawn or stop failed, in words a user can act on.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SpawnError {
+    #[error("{0}")]
+    InvalidOptions(String),
+    #[error("server did not start within {seconds} seconds{}", detail.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
+    Timeout { seconds: u64, detail: Option<String> },
+    #[error("{message}")]
+    Failed { message: String },
+    #[error("the cluster refused the request: {message}")]
+    Backend { message: String },
+}
+
+impl SpawnError {
+    /// JupyterHub's `reason` label for metrics.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            SpawnError::InvalidOptions(_) => "invalid-options",
+            SpawnError::Timeout { .. } => "timeout",
+            SpawnError::Failed { .. } => "error",
+            SpawnError::Backend { .. } => "error",
+        }
+    }
+}
+
+/// Starts, stops and watches single-user servers.
+#[async_trait]
+pub trait Spawner: Send + Sync + 'static {
+    /// Checks and normalises user options before a spawn is accepted, so a
+    /// bad choice is a 400 naming the option rather than a failed spawn.
+    fn validate_options(&self, user: &SpawnUser, server_name: &str, options: &Value) -> Result<Value, SpawnError>;
+
+    /// Starts the server and returns where it listens. Bounded by
+    /// `request.start_timeout`; on failure nothing is left running.
+    async fn start(&self, request: SpawnRequest, progress: ProgressSink) -> Result<Started, SpawnError>;
+
+    /// Stops the server; returns once it is gone. `now` skips the grace period.
+    async fn stop(&self, user: &str, server_name: &str, state: &Value, now: bool) -> Result<(), SpawnError>;
+
+    /// Whether the server still runs. Must be cheap (answered from a local
+    /// view, not an API round trip): the hub calls it for every server.
+    async fn poll(&self, user: &str, server_name: &str, state: &Value) -> Result<PollStatus, SpawnError>;
+
+    /// Deletes what outlives a stop (e.g. the PVC) when a user or a named
+    /// server is removed for good.
+    async fn delete_forever(&self, _user: &str, _server_name: &str, _state: &Value) -> Result<(), SpawnError> {
+        Ok(())
+    }
+}
+
+/// One route in the proxy's table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Route {
+    /// Route spec with trailing slash, e.g. `/user/alice/`.
+    pub routespec: String,
+    pub target: String,
+    /// Route data without the `jupyterhub` marker (includes CHP's `last_activity`).
+    pub data: serde_json::Map<String, Value>,
+}
+
+/// Why the proxy could not do something.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ProxyError {
+    #[error("proxy unreachable at {url}: {message}")]
+    Unreachable { url: String, message: String },
+    #[error("proxy refused {method} {path}: HTTP {status} {body}")]
+    Refused { method: String, path: String, status: u16, body: String },
+    #[error("proxy answered with something unreadable: {0}")]
+    BadResponse(String),
+}
+
+/// The routing proxy (configurable-http-proxy or compatible).
+#[async_trait]
+pub trait Proxy: Send + Sync + 'static {
+    /// Adds or replaces a route, marking it as the hub's.
+    async fn add_route(
+        &self,
+        routespec: &str,
+        target: &str,
+        data: serde_json::Map<String, Value>,
+    ) -> Result<(), ProxyError>;
+    /// Deletes a route; a missing route is not an error.
+    async fn delete_route(&self, routespec: &str) -> Result<(), ProxyError>;
+    /// The hub's routes (those carrying the `jupyterhub` marker), keyed by routespec.
+    async fn get_all_routes(&self) -> Result<BTreeMap<String, Route>, ProxyError>;
+}

@@ -1,0 +1,1 @@
+//! configurable-http-proxy adapter: the CHP REST client and the route reconciler.

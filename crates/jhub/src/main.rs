@@ -1,0 +1,2 @@
+//! The jhub binary: command line, process wiring, logging.
+fn main() {}
