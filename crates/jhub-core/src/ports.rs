@@ -63,8 +63,9 @@ pub struct SpawnRequest {
     pub user_options: Value,
     /// The server's API token (also its OAuth client secret).
     pub api_token: String,
-    /// The hub-computed `JUPYTERHUB_*` environment ([`crate::env`]).
-    pub env: BTreeMap<String, String>,
+    /// Hub-wide settings the spawner combines with its own to build the
+    /// `JUPYTERHUB_*` environment ([`crate::env::single_user_env`]).
+    pub hub_env: crate::env::HubEnvSettings,
     /// State saved by a previous run of this server (e.g. `pvc_name`).
     pub previous_state: Value,
     pub start_timeout: Duration,
