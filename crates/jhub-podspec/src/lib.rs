@@ -6,4 +6,8 @@
 //! layer or database, or kube/k8s-openapi types (manifests are
 //! `serde_json::Value`, exactly the JSON KubeSpawner would send).
 
+pub mod names;
+mod pyfmt;
+mod slugify;
+mod slugify_tables;
 pub mod traits;
