@@ -1,1 +1,260 @@
-//! Persistence: SQLite and PostgreSQL through sqlx, migrations, and every table the hub keeps.
+//! Persistence for the hub: SQLite (default; a WAL file or in memory) and
+//! PostgreSQL through sqlx, the versioned migrations in `/migrations`, and the
+//! append-only server event log.
+//!
+//! The hub keeps its whole model in memory and writes every change through a
+//! [`Store`]: one [`Store::load_snapshot`] at startup, targeted writes after
+//! that, and the lookups that are not cached (tokens, OAuth codes, sessions).
+//! Activity is written in batches ([`Store::apply_activity`]), never per request.
+//!
+//! Design: each backend keeps its native pool behind one private enum; SQL
+//! text is shared where the dialects agree (`$n` placeholders, `RETURNING`,
+//! `ON CONFLICT`) and split per backend only where they do not (bulk writes:
+//! `json_each` on SQLite, `UNNEST` arrays on PostgreSQL). Timestamps are
+//! BIGINT microseconds since the epoch; JSON values are stored as text.
+//!
+//! Must not touch: in-memory caches or business rules (who may do what, what a
+//! token's scopes mean, when to cull) — callers decide, the store records.
+
+mod error;
+mod rows;
+
+mod activity;
+mod events;
+mod groups;
+mod oauth;
+mod roles;
+mod servers;
+mod services;
+mod sessions;
+mod snapshot;
+mod tokens;
+mod users;
+
+pub use activity::ActivityBatch;
+pub use error::StoreError;
+pub use events::{EventCursor, NewServerEvent};
+pub use oauth::NewOAuthCode;
+pub use services::NewService;
+pub use snapshot::Snapshot;
+pub use tokens::NewToken;
+pub use users::NewUser;
+
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use std::str::FromStr;
+use std::time::Duration;
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../../migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../../migrations/postgres");
+
+/// How long a SQLite connection waits for another writer before giving up.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// WAL allows concurrent readers next to the single writer.
+const SQLITE_FILE_CONNECTIONS: u32 = 4;
+const POSTGRES_CONNECTIONS: u32 = 10;
+
+/// The native pool of the configured backend.
+#[derive(Clone)]
+pub(crate) enum Backend {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$pool` bound to whichever native pool the store holds.
+/// The body is compiled once per backend, so the same SQL text and row types
+/// serve both.
+macro_rules! with_pool {
+    ($store:expr, |$pool:ident| $body:expr) => {
+        match &$store.backend {
+            $crate::Backend::Sqlite($pool) => $body,
+            $crate::Backend::Postgres($pool) => $body,
+        }
+    };
+}
+
+/// Runs `$body` inside a write transaction bound to `$tx`, committing when the
+/// body finishes and rolling back when it returns early with `?`. SQLite
+/// transactions start with `BEGIN IMMEDIATE` so that they take the write lock
+/// up front and wait out other writers with the busy timeout instead of
+/// failing when a read lock cannot be upgraded.
+macro_rules! with_tx {
+    ($store:expr, $op:expr, |$tx:ident| $body:expr) => {
+        match &$store.backend {
+            $crate::Backend::Sqlite(pool) => {
+                let mut $tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err($crate::StoreError::query($op))?;
+                let out = $body;
+                $tx.commit().await.map_err($crate::StoreError::query($op))?;
+                out
+            }
+            $crate::Backend::Postgres(pool) => {
+                let mut $tx = pool.begin().await.map_err($crate::StoreError::query($op))?;
+                let out = $body;
+                $tx.commit().await.map_err($crate::StoreError::query($op))?;
+                out
+            }
+        }
+    };
+}
+pub(crate) use {with_pool, with_tx};
+
+/// The hub's database. Cheap to clone (the pools are shared).
+#[derive(Clone)]
+pub struct Store {
+    backend: Backend,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("backend", &self.backend_name()).finish()
+    }
+}
+
+impl Store {
+    /// Opens the database and applies any pending migrations.
+    ///
+    /// Accepts `sqlite://path/to/file.sqlite` (created if missing; WAL,
+    /// foreign keys on, busy timeout), `sqlite::memory:` (one connection kept
+    /// open for the pool's life, so the data lives as long as the store) and
+    /// `postgres://` / `postgresql://` URLs (libpq-style parameters such as
+    /// `sslmode` and `options=-c search_path=...` are honoured).
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        let store = Store::open(url).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Applies pending migrations and closes the connection (`jhub migrate`).
+    /// Returns the migration versions recorded afterwards.
+    pub async fn migrate_only(url: &str) -> Result<Vec<i64>, StoreError> {
+        let store = Store::open(url).await?;
+        let result = match store.migrate().await {
+            Ok(()) => store.applied_migrations().await,
+            Err(e) => Err(e),
+        };
+        store.close().await;
+        result
+    }
+
+    async fn open(url: &str) -> Result<Store, StoreError> {
+        if url.starts_with("sqlite:") {
+            let backend = "sqlite";
+            let options =
+                SqliteConnectOptions::from_str(url).map_err(|source| StoreError::ParseUrl { backend, source })?;
+            let options = options.foreign_keys(true).busy_timeout(SQLITE_BUSY_TIMEOUT);
+            let pool = if is_sqlite_memory(url) {
+                // Every connection to an in-memory database is a separate
+                // database unless it shares the cache, and the shared one is
+                // freed when its last connection closes: keep exactly one,
+                // forever.
+                SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .min_connections(1)
+                    .idle_timeout(None)
+                    .max_lifetime(None)
+                    .connect_with(options)
+                    .await
+            } else {
+                let options = options
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal);
+                SqlitePoolOptions::new().max_connections(SQLITE_FILE_CONNECTIONS).connect_with(options).await
+            }
+            .map_err(|source| StoreError::Connect { backend, source })?;
+            Ok(Store { backend: Backend::Sqlite(pool) })
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let backend = "postgres";
+            let options = PgConnectOptions::from_str(url).map_err(|source| StoreError::ParseUrl { backend, source })?;
+            let pool = PgPoolOptions::new()
+                .max_connections(POSTGRES_CONNECTIONS)
+                .connect_with(options)
+                .await
+                .map_err(|source| StoreError::Connect { backend, source })?;
+            Ok(Store { backend: Backend::Postgres(pool) })
+        } else {
+            Err(StoreError::UnsupportedUrl)
+        }
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        let backend = self.backend_name();
+        let before = self.applied_migrations().await.unwrap_or_default();
+        match &self.backend {
+            Backend::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await,
+            Backend::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await,
+        }
+        .map_err(|source| StoreError::Migrate { backend, source })?;
+        let after = self.applied_migrations().await?;
+        let new: Vec<i64> = after.iter().copied().filter(|v| !before.contains(v)).collect();
+        if new.is_empty() {
+            tracing::debug!(backend, versions = ?after, "database schema up to date");
+        } else {
+            tracing::info!(backend, applied = ?new, "applied database migrations");
+        }
+        Ok(())
+    }
+
+    /// `"sqlite"` or `"postgres"`.
+    pub fn backend_name(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Versions of the migrations built into this binary for the store's backend, ascending.
+    pub fn bundled_migrations(&self) -> Vec<i64> {
+        let migrator = match self.backend {
+            Backend::Sqlite(_) => &SQLITE_MIGRATIONS,
+            Backend::Postgres(_) => &POSTGRES_MIGRATIONS,
+        };
+        migrator.iter().filter(|m| m.migration_type.is_up_migration()).map(|m| m.version).collect()
+    }
+
+    /// Versions recorded as successfully applied in the database, ascending
+    /// (empty if the database was never migrated).
+    pub async fn applied_migrations(&self) -> Result<Vec<i64>, StoreError> {
+        const EXISTS_SQLITE: &str =
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'";
+        const EXISTS_POSTGRES: &str = "SELECT COUNT(*) FROM pg_catalog.pg_tables \
+             WHERE tablename = '_sqlx_migrations' AND schemaname = ANY (current_schemas(false))";
+        const VERSIONS: &str = "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version";
+        let op = "reading applied migrations";
+        let exists: i64 = match &self.backend {
+            Backend::Sqlite(pool) => sqlx::query_scalar(EXISTS_SQLITE).fetch_one(pool).await,
+            Backend::Postgres(pool) => sqlx::query_scalar(EXISTS_POSTGRES).fetch_one(pool).await,
+        }
+        .map_err(StoreError::query(op))?;
+        if exists == 0 {
+            return Ok(Vec::new());
+        }
+        with_pool!(self, |pool| sqlx::query_scalar(VERSIONS).fetch_all(pool).await).map_err(StoreError::query(op))
+    }
+
+    /// Closes every connection; later calls fail. An in-memory database is gone afterwards.
+    pub async fn close(&self) {
+        with_pool!(self, |pool| pool.close().await)
+    }
+}
+
+fn is_sqlite_memory(url: &str) -> bool {
+    let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    path.is_empty() || path == ":memory:" || query.split('&').any(|pair| pair == "mode=memory")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_sqlite_memory;
+
+    #[test]
+    fn recognises_in_memory_sqlite_urls() {
+        assert!(is_sqlite_memory("sqlite::memory:"));
+        assert!(is_sqlite_memory("sqlite://:memory:"));
+        assert!(is_sqlite_memory("sqlite://shared?mode=memory&cache=shared"));
+        assert!(!is_sqlite_memory("sqlite://jupyterhub.sqlite"));
+        assert!(!is_sqlite_memory("sqlite:///srv/jupyterhub/jupyterhub.sqlite?mode=rwc"));
+    }
+}
