@@ -189,4 +189,9 @@ pub trait Proxy: Send + Sync + 'static {
     async fn delete_route(&self, routespec: &str) -> Result<(), ProxyError>;
     /// The hub's routes (those carrying the `jupyterhub` marker), keyed by routespec.
     async fn get_all_routes(&self) -> Result<BTreeMap<String, Route>, ProxyError>;
+    /// One route, if present and the hub's. Cheap on CHP (`GET /api/routes/<path>`);
+    /// the hub probes with it every second to notice a restarted proxy.
+    async fn get_route(&self, routespec: &str) -> Result<Option<Route>, ProxyError> {
+        Ok(self.get_all_routes().await?.remove(routespec))
+    }
 }
