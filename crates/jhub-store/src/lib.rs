@@ -40,8 +40,9 @@ pub use snapshot::Snapshot;
 pub use tokens::NewToken;
 pub use users::NewUser;
 
+use sqlx::Connection;
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use std::str::FromStr;
 use std::time::Duration;
@@ -54,6 +55,9 @@ const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// WAL allows concurrent readers next to the single writer.
 const SQLITE_FILE_CONNECTIONS: u32 = 4;
 const POSTGRES_CONNECTIONS: u32 = 10;
+/// How long connecting waits for a PostgreSQL server that refuses connections
+/// (still starting, e.g. a sidecar) before giving up.
+const POSTGRES_STARTUP_WAIT: Duration = Duration::from_secs(30);
 
 /// The native pool of the configured backend.
 #[derive(Clone)]
@@ -167,11 +171,28 @@ impl Store {
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let backend = "postgres";
             let options = PgConnectOptions::from_str(url).map_err(|source| StoreError::ParseUrl { backend, source })?;
-            let pool = PgPoolOptions::new()
+            let pool = match PgPoolOptions::new()
                 .max_connections(POSTGRES_CONNECTIONS)
-                .connect_with(options)
+                .acquire_timeout(POSTGRES_STARTUP_WAIT)
+                .connect_with(options.clone())
                 .await
-                .map_err(|source| StoreError::Connect { backend, source })?;
+            {
+                Ok(pool) => pool,
+                // The pool retries refused connections (the server may be
+                // starting) and then reports only a timeout; one direct
+                // attempt recovers the reason for the operator.
+                Err(sqlx::Error::PoolTimedOut) => {
+                    let source = match PgConnection::connect_with(&options).await {
+                        Err(cause) => cause,
+                        Ok(conn) => {
+                            let _ = conn.close().await;
+                            sqlx::Error::PoolTimedOut
+                        }
+                    };
+                    return Err(StoreError::Connect { backend, source });
+                }
+                Err(source) => return Err(StoreError::Connect { backend, source }),
+            };
             Ok(Store { backend: Backend::Postgres(pool) })
         } else {
             Err(StoreError::UnsupportedUrl)

@@ -3,8 +3,7 @@
 //! dropped afterwards even when the body panics.
 
 use jhub_store::Store;
-use sqlx::postgres::PgPoolOptions;
-use sqlx::{AssertSqlSafe, PgPool};
+use sqlx::{AssertSqlSafe, Connection, PgConnection};
 use std::future::Future;
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -55,8 +54,10 @@ fn base_url() -> String {
     std::env::var("JHUB_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_string())
 }
 
-async fn admin_pool(url: &str) -> PgPool {
-    PgPoolOptions::new().max_connections(1).connect(url).await.unwrap_or_else(|e| {
+/// A direct connection (not a pool, which would retry a refused connection
+/// for 30 seconds and then report only a timeout).
+async fn admin_connection(url: &str) -> PgConnection {
+    PgConnection::connect(url).await.unwrap_or_else(|e| {
         panic!(
             "PostgreSQL is unreachable at {url} ({e}); start it, point JHUB_TEST_POSTGRES_URL at one, \
              or set JHUB_TEST_SKIP_POSTGRES=1 to skip the PostgreSQL half"
@@ -64,19 +65,21 @@ async fn admin_pool(url: &str) -> PgPool {
     })
 }
 
-async fn drop_stale_schemas(admin: &PgPool) {
+async fn drop_stale_schemas(admin: &mut PgConnection) {
     let rows: Vec<(String, i64)> = sqlx::query_as(
         "SELECT nspname::TEXT, floor(extract(epoch FROM now()))::BIGINT FROM pg_namespace \
          WHERE nspname LIKE 'jhub\\_test\\_%'",
     )
-    .fetch_all(admin)
+    .fetch_all(&mut *admin)
     .await
     .expect("list test schemas");
     for (schema, now) in rows {
         let created = schema.split('_').nth(2).and_then(|s| s.parse::<i64>().ok());
         if created.is_some_and(|created| now - created > STALE_SCHEMA_SECS) {
             // Another test process may be dropping it at the same moment.
-            let _ = sqlx::query(AssertSqlSafe(format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))).execute(admin).await;
+            let _ = sqlx::query(AssertSqlSafe(format!("DROP SCHEMA IF EXISTS {schema} CASCADE")))
+                .execute(&mut *admin)
+                .await;
         }
     }
 }
@@ -92,14 +95,17 @@ where
         return;
     }
     let base = base_url();
-    let admin = admin_pool(&base).await;
-    drop_stale_schemas(&admin).await;
+    let mut admin = admin_connection(&base).await;
+    drop_stale_schemas(&mut admin).await;
     let now: i64 = sqlx::query_scalar("SELECT floor(extract(epoch FROM now()))::BIGINT")
-        .fetch_one(&admin)
+        .fetch_one(&mut admin)
         .await
         .expect("read server clock");
     let schema = format!("jhub_test_{now}_{}_{}", std::process::id(), SCHEMA_SEQ.fetch_add(1, Ordering::Relaxed));
-    sqlx::query(AssertSqlSafe(format!("CREATE SCHEMA {schema}"))).execute(&admin).await.expect("create test schema");
+    sqlx::query(AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .execute(&mut admin)
+        .await
+        .expect("create test schema");
     let separator = if base.contains('?') { '&' } else { '?' };
     let url = format!("{base}{separator}options=-c%20search_path%3D{schema}");
 
@@ -107,10 +113,10 @@ where
     // JoinError and the schema is dropped before the panic is re-raised.
     let outcome = tokio::spawn(test(url)).await;
     sqlx::query(AssertSqlSafe(format!("DROP SCHEMA IF EXISTS {schema} CASCADE")))
-        .execute(&admin)
+        .execute(&mut admin)
         .await
         .expect("drop test schema");
-    admin.close().await;
+    let _ = admin.close().await;
     if let Err(error) = outcome {
         match error.try_into_panic() {
             Ok(panic) => std::panic::resume_unwind(panic),

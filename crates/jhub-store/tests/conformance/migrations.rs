@@ -75,6 +75,13 @@ pub async fn reconnect_is_noop_and_data_survives(url: String) {
     first.create_session("sid", alice.id, at(1)).await.unwrap();
     first.close().await;
 
+    if url.starts_with("sqlite:") {
+        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&pool).await.unwrap();
+        assert_eq!(mode, "wal", "file databases run in WAL mode");
+        pool.close().await;
+    }
+
     // `jhub migrate` on an up-to-date database changes nothing.
     assert_eq!(Store::migrate_only(&url).await.unwrap(), versions);
 
@@ -95,4 +102,16 @@ pub async fn reconnect_is_noop_and_data_survives(url: String) {
         Err(StoreError::Migrate { .. }) => {}
         other => panic!("expected a migration error, got {other:?}"),
     }
+}
+
+#[tokio::test]
+async fn bad_urls_fail_clearly_without_echoing_secrets() {
+    let err = Store::connect("mysql://admin:hunter2@db/jhub").await.unwrap_err();
+    assert!(matches!(err, StoreError::UnsupportedUrl), "{err:?}");
+    assert!(!err.to_string().contains("hunter2"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/missing-dir/jhub.sqlite", dir.path().display());
+    let err = Store::connect(&url).await.unwrap_err();
+    assert!(matches!(err, StoreError::Connect { backend: "sqlite", .. }), "{err:?}");
 }
