@@ -41,7 +41,9 @@ pub use expanded::{Directory, ExpandedScopes, Filters, Grant, NoGroups, Resource
 pub use oauth::{
     Consent, OAuthScopeError, ScopeDescription, oauth_default_scopes, oauth_needs_consent, oauth_required_scopes,
 };
-pub use policy::{Rbac, RbacConfig, RbacError, ResolvedScopes, TokenScopeError};
+pub use policy::{
+    Rbac, RbacConfig, RbacError, ResolvedScopes, ShareScopeError, TokenScopeError, share_scopes_for_server,
+};
 pub use registry::{
     CustomScopeDef, CustomScopeError, Filter, FilterKind, RawFilter, RawScope, RawScopes, ScopeError, ScopeName,
     ScopeRegistry, is_valid_custom_scope_name,

@@ -369,6 +369,11 @@ impl ExpandedScopes {
         self.custom_grant(name).is_some_and(|grant| grant.covers(resource, dir))
     }
 
+    /// [`ExpandedScopes::allows`] for any scope name.
+    pub fn allows_name(&self, name: &ScopeName, resource: Resource<'_>, dir: &(impl Directory + ?Sized)) -> bool {
+        self.get(name).is_some_and(|grant| grant.covers(resource, dir))
+    }
+
     /// Adds one scope (already expanded: no subscopes are added here).
     pub fn insert(&mut self, name: ScopeName, filter: Option<Filter>) {
         let slot = match name {

@@ -265,6 +265,58 @@ impl Rbac {
     }
 }
 
+/// A share asked for a scope that cannot be bound to the shared server.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{scope} not allowed on sharing, only !server={owner}/{server}")]
+pub struct ShareScopeError {
+    pub scope: String,
+    pub owner: String,
+    pub server: String,
+}
+
+/// The scopes of a share of `owner/server` (JupyterHub `Share._apply_filter`):
+/// `access:servers!server=<owner>/<server>` by default; every requested
+/// scope is bound to that server, and a scope filtered to anything else (or
+/// a metascope) is refused.
+pub fn share_scopes_for_server(
+    requested: Option<&RawScopes>,
+    owner: &str,
+    server: &str,
+) -> Result<RawScopes, ShareScopeError> {
+    let bound = super::registry::Filter::Server { user: owner.to_string(), server: server.to_string() };
+    let Some(requested) = requested.filter(|r| !r.is_empty()) else {
+        return Ok([RawScope::filtered(Scope::AccessServers, bound)].into_iter().collect());
+    };
+    requested
+        .iter()
+        .map(|scope| match scope {
+            RawScope::Scope { name, filter: None } => {
+                Ok(RawScope::Scope { name: name.clone(), filter: Some(RawFilter::Bound(bound.clone())) })
+            }
+            RawScope::Scope { filter: Some(RawFilter::Bound(filter)), .. } if *filter == bound => Ok(scope.clone()),
+            other => {
+                Err(ShareScopeError { scope: other.to_string(), owner: owner.to_string(), server: server.to_string() })
+            }
+        })
+        .collect()
+}
+
+impl Rbac {
+    /// What a share adds to its recipient's permissions (JupyterHub
+    /// `expand_share_scopes`): its scopes expanded for the recipient user
+    /// (`None` for a group) with `!server` meaning the shared server.
+    pub fn share_scopes(
+        &self,
+        scopes: &RawScopes,
+        recipient: Option<&str>,
+        owner: &str,
+        server: &str,
+    ) -> ExpandedScopes {
+        let ctx = ExpandContext { owner: recipient.map(Owner::User), client: Client::Server { user: owner, server } };
+        self.registry.expand(scopes, &ctx)
+    }
+}
+
 impl ExpandedScopes {
     /// The expanded scopes as raw scopes with bound filters.
     pub fn to_raw(&self) -> RawScopes {

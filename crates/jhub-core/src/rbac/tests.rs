@@ -612,6 +612,40 @@ fn custom_scopes_from_config() {
     assert!(matches!(Rbac::new(&bad), Err(RbacError::Roles(RoleError::Scope { .. }))));
 }
 
+#[test]
+fn shares_extend_the_recipient() {
+    let rbac = Rbac::builtin();
+    assert_eq!(share_scopes_for_server(None, "alice", "x").unwrap().to_strings(), ["access:servers!server=alice/x"]);
+    let requested = rbac.parse(["access:servers", "read:servers!server=alice/x"]).unwrap();
+    assert_eq!(
+        share_scopes_for_server(Some(&requested), "alice", "x").unwrap().to_strings(),
+        ["access:servers!server=alice/x", "read:servers!server=alice/x"]
+    );
+    let err = share_scopes_for_server(Some(&rbac.parse(["access:servers!user=alice"]).unwrap()), "alice", "x");
+    assert_eq!(err.unwrap_err().to_string(), "access:servers!user=alice not allowed on sharing, only !server=alice/x");
+    assert!(share_scopes_for_server(Some(&rbac.parse(["self"]).unwrap()), "alice", "x").is_err());
+
+    // bob gets alice/x through a share (to him, or to a group he is in).
+    let share = share_scopes_for_server(None, "alice", "x").unwrap();
+    let target = Resource::Server { user: "alice", server: "x" };
+    for recipient in [Some("bob"), None] {
+        let mut bob = rbac.user_scopes("bob", false, []);
+        assert!(!bob.allows(Scope::AccessServers, target, &NoGroups));
+        bob.union_with(&rbac.share_scopes(&share, recipient, "alice", "x"));
+        assert!(bob.allows(Scope::AccessServers, target, &NoGroups));
+        assert!(!bob.allows(Scope::AccessServers, Resource::Server { user: "alice", server: "" }, &NoGroups));
+        // And so may bob's OAuth token for that server.
+        let client = Client::Server { user: "alice", server: "x" };
+        let token = rbac.token_scopes(&identify_raw(), Owner::User("bob"), client, &bob, &NoGroups);
+        assert!(token.allows_name(&Scope::AccessServers.into(), target, &NoGroups));
+    }
+    // Unshared: the token's access scope is cut by the intersection.
+    let bob = rbac.user_scopes("bob", false, []);
+    let client = Client::Server { user: "alice", server: "x" };
+    let token = rbac.token_scopes(&identify_raw(), Owner::User("bob"), client, &bob, &NoGroups);
+    assert!(!token.allows(Scope::AccessServers, target, &NoGroups));
+}
+
 mod properties {
     use super::*;
     use proptest::prelude::*;
