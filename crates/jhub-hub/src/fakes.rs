@@ -1,0 +1,216 @@
+//! Stand-ins for the spawner and the proxy, for tests, benchmarks and the
+//! `fake` spawner mode: they behave like the real adapters at the port (a
+//! started server answers HTTP; routes are a table) without Kubernetes or CHP.
+
+use async_trait::async_trait;
+use jhub_core::ports::{
+    PollStatus, ProgressEvent, ProgressSink, Proxy, ProxyError, Route, SpawnError, SpawnRequest, SpawnUser, Spawner,
+    Started,
+};
+use serde_json::{Map, Value, json};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// A spawner whose "servers" are tiny HTTP responders on 127.0.0.1 (or a
+/// fixed URL), starting instantly or after `delay`.
+#[derive(Debug, Default)]
+pub struct FakeSpawner {
+    pub delay: Duration,
+    /// Make every start fail with this message.
+    pub fail_with: Mutex<Option<String>>,
+    /// Serve HTTP at the returned URL (the hub checks it before routing).
+    pub serve_http: bool,
+    /// Return this URL instead of serving (e.g. a shared dummy server).
+    pub fixed_url: Option<String>,
+    running: Mutex<HashMap<(String, String), Option<CancellationToken>>>,
+    api_tokens: Mutex<HashMap<(String, String), String>>,
+    pub starts: AtomicUsize,
+    pub stops: AtomicUsize,
+}
+
+impl FakeSpawner {
+    /// Serves HTTP for each server it starts.
+    pub fn serving() -> Self {
+        Self { serve_http: true, ..Default::default() }
+    }
+
+    /// Serving, each start taking `delay`.
+    pub fn serving_after(delay: Duration) -> Self {
+        Self { serve_http: true, delay, ..Default::default() }
+    }
+
+    /// The API token the hub gave the last start of this server.
+    pub fn api_token(&self, user: &str, server: &str) -> Option<String> {
+        self.api_tokens.lock().ok()?.get(&(user.to_string(), server.to_string())).cloned()
+    }
+
+    /// Points every server at `url` (which must answer HTTP).
+    pub fn at(url: &str) -> Self {
+        Self { fixed_url: Some(url.to_string()), ..Default::default() }
+    }
+
+    /// Makes a running server disappear (as if its pod died).
+    pub fn kill(&self, user: &str, server: &str) {
+        if let Ok(mut running) = self.running.lock()
+            && let Some(Some(cancel)) = running.remove(&(user.to_string(), server.to_string()))
+        {
+            cancel.cancel();
+        }
+    }
+
+    pub fn is_running(&self, user: &str, server: &str) -> bool {
+        self.running.lock().map(|r| r.contains_key(&(user.to_string(), server.to_string()))).unwrap_or(false)
+    }
+}
+
+/// Answers every HTTP request with 200 until cancelled.
+pub async fn serve_ok(cancel: CancellationToken) -> std::io::Result<String> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                accepted = listener.accept() => {
+                    let Ok((mut socket, _)) = accepted else { continue };
+                    tokio::spawn(async move {
+                        let mut buf = [0u8; 4096];
+                        let _ = socket.read(&mut buf).await;
+                        let _ = socket
+                            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\nok")
+                            .await;
+                    });
+                }
+            }
+        }
+    });
+    Ok(format!("http://{addr}"))
+}
+
+#[async_trait]
+impl Spawner for FakeSpawner {
+    fn validate_options(&self, _user: &SpawnUser, _server: &str, options: &Value) -> Result<Value, SpawnError> {
+        if options.as_object().is_some_and(|o| o.get("invalid").is_some()) {
+            return Err(SpawnError::InvalidOptions("option 'invalid' is not accepted".into()));
+        }
+        Ok(options.clone())
+    }
+
+    async fn start(&self, request: SpawnRequest, progress: ProgressSink) -> Result<Started, SpawnError> {
+        self.starts.fetch_add(1, Ordering::Relaxed);
+        progress(ProgressEvent { progress: Some(50), message: "Spawning server...".into(), ..Default::default() });
+        if !self.delay.is_zero() {
+            tokio::time::sleep(self.delay).await;
+        }
+        if let Ok(fail) = self.fail_with.lock()
+            && let Some(message) = fail.clone()
+        {
+            return Err(SpawnError::Failed { message });
+        }
+        let key = (request.user.name.clone(), request.server_name.clone());
+        if let Ok(mut tokens) = self.api_tokens.lock() {
+            tokens.insert(key.clone(), request.api_token.clone());
+        }
+        let (url, cancel) = match &self.fixed_url {
+            Some(url) => (url.clone(), None),
+            None if self.serve_http => {
+                let cancel = CancellationToken::new();
+                let url = serve_ok(cancel.clone()).await.map_err(|e| SpawnError::Failed { message: e.to_string() })?;
+                (url, Some(cancel))
+            }
+            None => ("http://127.0.0.1:9".to_string(), None),
+        };
+        if let Ok(mut running) = self.running.lock() {
+            running.insert(key, cancel);
+        }
+        Ok(Started { url, state: json!({"fake": true}), resources: json!({}) })
+    }
+
+    async fn stop(&self, user: &str, server: &str, _state: &Value, _now: bool) -> Result<(), SpawnError> {
+        self.stops.fetch_add(1, Ordering::Relaxed);
+        self.kill(user, server);
+        Ok(())
+    }
+
+    async fn poll(&self, user: &str, server: &str, _state: &Value) -> Result<PollStatus, SpawnError> {
+        Ok(if self.is_running(user, server) { PollStatus::Running } else { PollStatus::Stopped { exit_code: None } })
+    }
+}
+
+type RouteTable = BTreeMap<String, (String, Map<String, Value>)>;
+
+/// An in-memory proxy route table with CHP's semantics (adding resets
+/// `last_activity`), plus a "restart" that forgets everything.
+#[derive(Debug, Default)]
+pub struct MemoryProxy {
+    routes: Mutex<RouteTable>,
+    pub calls: AtomicUsize,
+}
+
+impl MemoryProxy {
+    /// Forgets every route, like a restarted CHP.
+    pub fn restart(&self) {
+        if let Ok(mut routes) = self.routes.lock() {
+            routes.clear();
+        }
+    }
+
+    /// Sets CHP's `last_activity` for a route.
+    pub fn touch(&self, routespec: &str, at: &str) {
+        if let Ok(mut routes) = self.routes.lock()
+            && let Some((_, data)) = routes.get_mut(routespec)
+        {
+            data.insert("last_activity".into(), Value::String(at.to_string()));
+        }
+    }
+
+    pub fn targets(&self) -> BTreeMap<String, String> {
+        self.routes.lock().map(|r| r.iter().map(|(k, (t, _))| (k.clone(), t.clone())).collect()).unwrap_or_default()
+    }
+}
+
+#[async_trait]
+impl Proxy for MemoryProxy {
+    async fn add_route(&self, routespec: &str, target: &str, data: Map<String, Value>) -> Result<(), ProxyError> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut routes) = self.routes.lock() {
+            routes.insert(routespec.to_string(), (target.to_string(), data));
+        }
+        Ok(())
+    }
+
+    async fn delete_route(&self, routespec: &str) -> Result<(), ProxyError> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut routes) = self.routes.lock() {
+            routes.remove(routespec);
+        }
+        Ok(())
+    }
+
+    async fn get_all_routes(&self) -> Result<BTreeMap<String, Route>, ProxyError> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        let routes = self.routes.lock().map(|r| r.clone()).unwrap_or_default();
+        Ok(routes
+            .into_iter()
+            .map(|(routespec, (target, data))| (routespec.clone(), Route { routespec, target, data }))
+            .collect())
+    }
+
+    async fn get_route(&self, routespec: &str) -> Result<Option<Route>, ProxyError> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        let routes = self.routes.lock().map(|r| r.clone()).unwrap_or_default();
+        Ok(routes.get(routespec).map(|(target, data)| Route {
+            routespec: routespec.to_string(),
+            target: target.clone(),
+            data: data.clone(),
+        }))
+    }
+}
+
+/// Shared handles for tests.
+pub type SharedFakeSpawner = Arc<FakeSpawner>;

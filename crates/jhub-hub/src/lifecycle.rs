@@ -1,0 +1,855 @@
+//! Spawning and stopping servers, polling them, and re-adopting them after a
+//! hub restart — JupyterHub's sequence (jupyterhub-compat §7) driven through
+//! the state machine in `jhub_core::spawn`.
+//!
+//! Spawn: limits → options validated (a bad choice is refused before anything
+//! starts) → server row, OAuth client and API token persisted → spawner
+//! `start` (bounded by `start_timeout`) → wait for HTTP (bounded by
+//! `http_timeout`) → proxy route → ready. Any failure undoes what was done.
+//! Stop: route removed first, then the spawner stops the server; only when
+//! it is gone does the database say "stopped" — a failed stop leaves the
+//! server running and routed, to be retried.
+//!
+//! The server's API token belongs to the server's OAuth client (JupyterHub
+//! files it under the hub's client): deleting the client at stop then removes
+//! the server token and every browser token issued for the server in one
+//! cascade.
+
+use crate::error::{HubError, HubResult};
+use crate::hub::Hub;
+use crate::progress::{ProgressSnapshot, SpawnOutcome};
+use crate::state::{ServerEntry, SpawnFailure};
+use jhub_core::model::{ApiToken, OAuthClient, Pending, Server, ServerEventKind, TokenOwner};
+use jhub_core::names::{server_full_name, server_oauth_client_id, validate_server_name};
+use jhub_core::ports::{PollStatus, ProgressEvent, ProgressSink, SpawnError, SpawnRequest, SpawnUser, Started};
+use jhub_core::spawn::{Phase, SpawnStep};
+use jhub_core::token;
+use jhub_store::{NewServerEvent, NewToken};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+/// A spawn request as the API and the spawn page make it.
+#[derive(Debug, Clone, Default)]
+pub struct SpawnCommand {
+    pub user: String,
+    pub server: String,
+    /// `None` reuses the options of the server's last spawn.
+    pub user_options: Option<Value>,
+    pub display_name: Option<String>,
+}
+
+/// Follows a spawn; `already_pending` says the request found one in flight.
+#[derive(Debug)]
+pub struct SpawnTicket {
+    pub already_pending: bool,
+    rx: watch::Receiver<ProgressSnapshot>,
+}
+
+impl SpawnTicket {
+    /// Waits up to `timeout` for the spawn to end; `None` if still pending.
+    pub async fn wait(&mut self, timeout: Duration) -> Option<SpawnOutcome> {
+        let wait = self.rx.wait_for(|snapshot| snapshot.outcome.is_some());
+        match tokio::time::timeout(timeout, wait).await {
+            Ok(Ok(snapshot)) => snapshot.outcome.clone(),
+            _ => None,
+        }
+    }
+}
+
+/// Follows a stop.
+#[derive(Debug)]
+pub struct StopTicket {
+    rx: watch::Receiver<Option<Result<(), String>>>,
+}
+
+impl StopTicket {
+    fn done() -> Self {
+        let (_tx, rx) = watch::channel(Some(Ok(())));
+        Self { rx }
+    }
+
+    /// Waits up to `timeout`; `None` if the server is still stopping.
+    pub async fn wait(&mut self, timeout: Duration) -> Option<Result<(), String>> {
+        let wait = self.rx.wait_for(Option::is_some);
+        match tokio::time::timeout(timeout, wait).await {
+            Ok(Ok(value)) => value.clone(),
+            _ => None,
+        }
+    }
+}
+
+/// Why a server is being stopped (recorded in the event log).
+#[derive(Debug, Clone, PartialEq)]
+pub enum StopReason {
+    Requested,
+    Culled { reason: String },
+    Logout,
+    UserDeleted,
+}
+
+/// Identity of one server inside the hub.
+#[derive(Debug, Clone)]
+struct ServerKey {
+    user_id: i64,
+    user: String,
+    server: String,
+    server_id: i64,
+}
+
+fn throttle_message(retry_after: u64) -> String {
+    // JupyterHub rounds up to the next 10 s, and talks in minutes above 90 s.
+    if retry_after > 90 {
+        format!("Too many users trying to log in right now. Try again in {} minutes.", retry_after.div_ceil(60))
+    } else {
+        format!("Too many users trying to log in right now. Try again in {} seconds.", retry_after.div_ceil(10) * 10)
+    }
+}
+
+fn retry_after_secs() -> u64 {
+    // JupyterHub draws from spawn_throttle_retry_range (30-60 s) so that
+    // throttled clients do not come back in lockstep.
+    let mut byte = [0u8; 1];
+    let jitter = if getrandom_byte(&mut byte) { u64::from(byte[0]) % 31 } else { 15 };
+    30 + jitter
+}
+
+fn getrandom_byte(buf: &mut [u8; 1]) -> bool {
+    jhub_core::token::new_salt().map(|s| buf[0] = s.as_bytes()[0]).is_ok()
+}
+
+impl Hub {
+    /// Starts a server. Errors are refusals before anything started.
+    pub async fn spawn(&self, command: SpawnCommand) -> HubResult<SpawnTicket> {
+        let settings = &self.inner.settings;
+        let SpawnCommand { user, server, user_options, display_name } = command;
+        if !server.is_empty() && !settings.allow_named_servers {
+            return Err(HubError::Invalid("Named servers are not enabled.".into()));
+        }
+        // Read what we need, refusing early without touching the store.
+        let (spawn_user, stored_options, exists) = {
+            let state = self.read();
+            let entry = state.user(&user).ok_or_else(|| Hub::not_found_user(&user))?;
+            let existing = entry.servers.get(&server);
+            if let Some(existing) = existing {
+                match existing.phase {
+                    Phase::Running => {
+                        return Err(HubError::Invalid(format!("{} is already running", display(&user, &server))));
+                    }
+                    Phase::Stopping => {
+                        return Err(HubError::Invalid(format!("{} is pending stop", display(&user, &server))));
+                    }
+                    Phase::Spawning(_) => {
+                        return Ok(SpawnTicket { already_pending: true, rx: existing.progress.subscribe() });
+                    }
+                    Phase::Stopped => {}
+                }
+            } else if !server.is_empty() {
+                validate_server_name(&server).map_err(|e| HubError::Invalid(e.to_string()))?;
+                let limit = settings.named_server_limit_per_user;
+                let named = entry.servers.keys().filter(|name| !name.is_empty()).count();
+                if limit > 0 && named >= limit as usize {
+                    return Err(HubError::Invalid(format!(
+                        "User {user} already has the maximum of {limit} named servers.  One must be deleted before a new server can be created"
+                    )));
+                }
+            }
+            if settings.concurrent_spawn_limit > 0 && state.pending_spawns() >= settings.concurrent_spawn_limit as usize
+            {
+                let retry = retry_after_secs();
+                self.inner.metrics.spawn_throttled();
+                return Err(HubError::Throttled { message: throttle_message(retry), retry_after: Some(retry) });
+            }
+            if settings.active_server_limit > 0 && state.active_servers() >= settings.active_server_limit as usize {
+                self.inner.metrics.spawn_throttled();
+                return Err(HubError::Throttled {
+                    message: "Active user limit exceeded. Try again in a few minutes.".into(),
+                    retry_after: None,
+                });
+            }
+            let spawn_user = SpawnUser {
+                id: entry.user.id,
+                name: entry.user.name.clone(),
+                admin: entry.user.admin,
+                groups: state.group_names_of(entry),
+            };
+            (spawn_user, existing.map(|e| e.server.user_options.clone()), existing.is_some())
+        };
+        let options = match user_options {
+            Some(options) => options,
+            None => stored_options.unwrap_or_else(|| json!({})),
+        };
+        let options = self
+            .inner
+            .spawner
+            .validate_options(&spawn_user, &server, &options)
+            .map_err(|e| HubError::Invalid(e.to_string()))?;
+
+        let gate = self.gate().await;
+        let now = self.now();
+        // Re-check under the gate: another request may have started it.
+        {
+            let state = self.read();
+            if let Some(existing) = state.user(&user).and_then(|e| e.servers.get(&server)) {
+                if matches!(existing.phase, Phase::Spawning(_)) {
+                    return Ok(SpawnTicket { already_pending: true, rx: existing.progress.subscribe() });
+                }
+                if existing.phase != Phase::Stopped {
+                    return Err(HubError::Invalid(format!("{} is already running", display(&user, &server))));
+                }
+            } else if exists {
+                return Err(Hub::not_found_user(&user));
+            }
+        }
+        let store = &self.inner.store;
+        let existing_row = self.read().user(&user).and_then(|e| e.servers.get(&server)).map(|e| e.server.clone());
+        let mut row = match existing_row {
+            Some(row) => row,
+            None => {
+                let display_name = display_name.clone().unwrap_or_else(|| server.clone());
+                store.create_server(spawn_user.id, &server, &display_name).await?
+            }
+        };
+        let prefix = self.inner.settings.layout.server_url(&user, &server);
+        let client_id = server_oauth_client_id(&user, &server);
+        let api_token = token::new_token().map_err(|e| HubError::Backend(e.to_string()))?;
+        let hashed =
+            token::hash_new(&api_token, token::GENERATED_ROUNDS).map_err(|e| HubError::Backend(e.to_string()))?;
+        // A fresh client replaces the last run's, taking its tokens with it.
+        store.delete_client(&client_id).await?;
+        let client = OAuthClient {
+            identifier: client_id.clone(),
+            description: format!("Server at {prefix}"),
+            secret_hashed: Some(hashed.clone()),
+            redirect_uri: self.inner.settings.layout.oauth_callback_url(&user, &server),
+            allowed_scopes: vec![format!("access:servers!server={}", server_full_name(&user, &server))],
+        };
+        store.upsert_client(&client).await?;
+        let server_token = store
+            .insert_token(&NewToken {
+                owner: TokenOwner::User(spawn_user.id),
+                hashed,
+                prefix: token::prefix(&api_token).to_string(),
+                client_id: client_id.clone(),
+                session_id: None,
+                created: now,
+                expires_at: None,
+                note: Some(format!("Server at {prefix}")),
+                scopes: vec![
+                    format!("access:servers!server={}", server_full_name(&user, &server)),
+                    "users:activity!user".to_string(),
+                ],
+            })
+            .await?;
+        row.started = Some(now);
+        row.last_activity = Some(now);
+        row.user_options = options.clone();
+        row.url = None;
+        row.pending = Some(Pending::Spawn);
+        if let Some(name) = display_name.filter(|n| !n.is_empty()) {
+            row.display_name = name;
+        }
+        store.save_server(&row).await?;
+        self.record_event(
+            Some(spawn_user.id),
+            &user,
+            &server,
+            ServerEventKind::SpawnRequested,
+            now,
+            json!({"user_options": options}),
+        )
+        .await;
+        let cancel = CancellationToken::new();
+        let (progress, previous_state) = {
+            let mut state = self.write();
+            state.oauth_clients.insert(client_id.clone(), client);
+            let Some(entry) = state.user_mut(&user) else {
+                return Err(Hub::not_found_user(&user));
+            };
+            let slot = entry.servers.entry(server.clone()).or_insert_with(|| ServerEntry::new(row.clone()));
+            let previous_state = slot.server.state.clone();
+            slot.server = row.clone();
+            slot.phase = Phase::Spawning(SpawnStep::Starting);
+            slot.last_failure = None;
+            slot.progress.reset();
+            let progress = slot.progress.clone();
+            state.reindex_user(spawn_user.id);
+            (progress, previous_state)
+        };
+        if let Ok(mut cancels) = self.inner.spawn_cancels.lock() {
+            cancels.insert(row.id, cancel.clone());
+        }
+        drop(gate);
+        self.inner.identities.invalidate_user(spawn_user.id);
+        let _ = server_token;
+        let key = ServerKey { user_id: spawn_user.id, user: user.clone(), server: server.clone(), server_id: row.id };
+        let request = SpawnRequest {
+            user: spawn_user,
+            server_name: server.clone(),
+            user_options: options,
+            api_token,
+            hub_env: self.inner.settings.hub_env.clone(),
+            previous_state,
+            start_timeout: self.inner.settings.start_timeout,
+        };
+        let ticket = SpawnTicket { already_pending: false, rx: progress.subscribe() };
+        let hub = self.clone();
+        self.inner.metrics.spawn_started();
+        self.spawn_task(async move { hub.run_spawn(key, request, progress, cancel).await });
+        Ok(ticket)
+    }
+
+    async fn run_spawn(
+        &self,
+        key: ServerKey,
+        request: SpawnRequest,
+        progress: Arc<crate::progress::ProgressLog>,
+        cancel: CancellationToken,
+    ) {
+        let began = Instant::now();
+        let sink: ProgressSink = {
+            let progress = progress.clone();
+            Arc::new(move |event: ProgressEvent| progress.push(event))
+        };
+        let timeout = request.start_timeout;
+        let spawner = self.inner.spawner.clone();
+        let started = tokio::select! {
+            _ = cancel.cancelled() => return,
+            result = tokio::time::timeout(timeout, spawner.start(request, sink)) => match result {
+                Ok(result) => result,
+                Err(_) => Err(SpawnError::Timeout { seconds: timeout.as_secs(), detail: None }),
+            },
+        };
+        let started = match started {
+            Ok(started) => started,
+            Err(err) => return self.fail_spawn(&key, SpawnStep::Starting, err.to_string(), &progress, &cancel).await,
+        };
+        if cancel.is_cancelled() {
+            return;
+        }
+        if let Err(err) = self.record_started(&key, &started).await {
+            return self.fail_spawn(&key, SpawnStep::Starting, err.to_string(), &progress, &cancel).await;
+        }
+        let prefix = self.inner.settings.layout.server_url(&key.user, &key.server);
+        let http_timeout = self.inner.settings.http_timeout;
+        let up = tokio::select! {
+            _ = cancel.cancelled() => return,
+            result = wait_for_http(&started.url, &prefix, http_timeout) => result,
+        };
+        if let Err(message) = up {
+            return self.fail_spawn(&key, SpawnStep::WaitingHttp, message, &progress, &cancel).await;
+        }
+        self.set_phase(&key, Phase::Spawning(SpawnStep::AddingRoute));
+        let mut data = serde_json::Map::new();
+        data.insert("user".into(), Value::String(key.user.clone()));
+        data.insert("server_name".into(), Value::String(key.server.clone()));
+        let routed = tokio::select! {
+            _ = cancel.cancelled() => return,
+            result = self.inner.proxy.add_route(&prefix, &started.url, data) => result,
+        };
+        if let Err(err) = routed {
+            return self
+                .fail_spawn(
+                    &key,
+                    SpawnStep::AddingRoute,
+                    format!("could not add the proxy route: {err}"),
+                    &progress,
+                    &cancel,
+                )
+                .await;
+        }
+        // Ready: persist, then show.
+        let gate = self.gate().await;
+        if cancel.is_cancelled() {
+            return;
+        }
+        let now = self.now();
+        let row = self.read().user(&key.user).and_then(|e| e.servers.get(&key.server)).map(|e| e.server.clone());
+        let Some(mut row) = row else { return };
+        row.pending = None;
+        if let Err(err) = self.inner.store.save_server(&row).await {
+            drop(gate);
+            return self.fail_spawn(&key, SpawnStep::AddingRoute, err.to_string(), &progress, &cancel).await;
+        }
+        {
+            let mut state = self.write();
+            if let Some(slot) = state.user_mut(&key.user).and_then(|e| e.servers.get_mut(&key.server)) {
+                slot.server = row;
+                slot.phase = Phase::Running;
+            }
+            state.reindex_user(key.user_id);
+        }
+        drop(gate);
+        if let Ok(mut cancels) = self.inner.spawn_cancels.lock() {
+            cancels.remove(&key.server_id);
+        }
+        self.record_event(
+            Some(key.user_id),
+            &key.user,
+            &key.server,
+            ServerEventKind::Ready,
+            now,
+            started.resources.clone(),
+        )
+        .await;
+        self.inner.consecutive_failures.store(0, std::sync::atomic::Ordering::Relaxed);
+        self.inner.metrics.spawn_finished("success", began.elapsed());
+        tracing::info!(user = %key.user, server = %key.server, seconds = began.elapsed().as_secs_f64(), "server ready");
+        progress.finish(SpawnOutcome::Ready { url: prefix });
+    }
+
+    async fn record_started(&self, key: &ServerKey, started: &Started) -> HubResult<()> {
+        let _gate = self.gate().await;
+        let row = self.read().user(&key.user).and_then(|e| e.servers.get(&key.server)).map(|e| e.server.clone());
+        let Some(mut row) = row else { return Err(HubError::NotFound("server vanished during spawn".into())) };
+        row.url = Some(started.url.clone());
+        row.state = started.state.clone();
+        self.inner.store.save_server(&row).await?;
+        {
+            let mut state = self.write();
+            if let Some(slot) = state.user_mut(&key.user).and_then(|e| e.servers.get_mut(&key.server)) {
+                slot.server = row;
+                slot.phase = Phase::Spawning(SpawnStep::WaitingHttp);
+            }
+        }
+        let now = self.now();
+        self.record_event(
+            Some(key.user_id),
+            &key.user,
+            &key.server,
+            ServerEventKind::Started,
+            now,
+            started.resources.clone(),
+        )
+        .await;
+        Ok(())
+    }
+
+    fn set_phase(&self, key: &ServerKey, phase: Phase) {
+        let mut state = self.write();
+        if let Some(slot) = state.user_mut(&key.user).and_then(|e| e.servers.get_mut(&key.server)) {
+            slot.phase = phase;
+        }
+    }
+
+    async fn fail_spawn(
+        &self,
+        key: &ServerKey,
+        step: SpawnStep,
+        message: String,
+        progress: &crate::progress::ProgressLog,
+        cancel: &CancellationToken,
+    ) {
+        if cancel.is_cancelled() {
+            // A stop took over; it cleans up.
+            return;
+        }
+        tracing::warn!(user = %key.user, server = %key.server, error = %message, "spawn failed");
+        let prefix = self.inner.settings.layout.server_url(&key.user, &key.server);
+        if step == SpawnStep::AddingRoute
+            && let Err(err) = self.inner.proxy.delete_route(&prefix).await
+        {
+            tracing::warn!(error = %err, "could not remove route after failed spawn");
+        }
+        let state_json =
+            self.read().user(&key.user).and_then(|e| e.servers.get(&key.server)).map(|e| e.server.state.clone());
+        if let Err(err) =
+            self.inner.spawner.stop(&key.user, &key.server, &state_json.unwrap_or(Value::Null), true).await
+        {
+            tracing::warn!(error = %err, "cleanup stop after failed spawn failed");
+        }
+        let now = self.now();
+        let _ = self.clear_server(key, now, None).await;
+        {
+            let mut state = self.write();
+            if let Some(slot) = state.user_mut(&key.user).and_then(|e| e.servers.get_mut(&key.server)) {
+                slot.last_failure = Some(SpawnFailure { message: message.clone(), at: now });
+            }
+        }
+        if let Ok(mut cancels) = self.inner.spawn_cancels.lock() {
+            cancels.remove(&key.server_id);
+        }
+        self.record_event(
+            Some(key.user_id),
+            &key.user,
+            &key.server,
+            ServerEventKind::Failed,
+            now,
+            json!({"reason": message}),
+        )
+        .await;
+        self.inner.metrics.spawn_finished("failure", Duration::ZERO);
+        progress.finish(SpawnOutcome::Failed { message: format!("Spawn failed: {message}") });
+        let failures = self.inner.consecutive_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        let limit = self.inner.settings.consecutive_failure_limit;
+        if limit > 0 && failures >= limit {
+            tracing::error!(failures, "consecutive spawn failure limit reached; shutting down like JupyterHub");
+            self.inner.shutdown.cancel();
+        }
+    }
+
+    /// Marks a server stopped in the store and in memory, revoking its
+    /// credentials. `remove` deletes the row too (named servers).
+    async fn clear_server(&self, key: &ServerKey, now: jhub_core::Timestamp, remove: Option<bool>) -> HubResult<()> {
+        let _gate = self.gate().await;
+        let client_id = server_oauth_client_id(&key.user, &key.server);
+        self.inner.store.delete_client(&client_id).await?;
+        let row = self.read().user(&key.user).and_then(|e| e.servers.get(&key.server)).map(|e| e.server.clone());
+        let remove = remove.unwrap_or(false);
+        if let Some(mut row) = row {
+            if remove {
+                self.inner.store.delete_server(row.id).await?;
+            } else {
+                row.started = None;
+                row.url = None;
+                row.pending = None;
+                row.last_activity = Some(now);
+                self.inner.store.save_server(&row).await?;
+            }
+            let mut state = self.write();
+            state.oauth_clients.remove(&client_id);
+            if let Some(entry) = state.user_mut(&key.user) {
+                if remove {
+                    entry.servers.remove(&key.server);
+                } else if let Some(slot) = entry.servers.get_mut(&key.server) {
+                    slot.server = row;
+                    slot.phase = Phase::Stopped;
+                }
+                if entry.user.last_activity.is_none_or(|at| at < now) {
+                    entry.user.last_activity = Some(now);
+                }
+            }
+            state.reindex_user(key.user_id);
+        }
+        self.inner.identities.invalidate_client(&client_id);
+        self.inner.activity.user(key.user_id, now);
+        Ok(())
+    }
+
+    /// Stops a server. `remove` also deletes a named server.
+    pub async fn stop(&self, user: &str, server: &str, remove: bool, reason: StopReason) -> HubResult<StopTicket> {
+        if remove && server.is_empty() {
+            return Err(HubError::Invalid("Cannot remove the default server".into()));
+        }
+        let (key, phase) = {
+            let state = self.read();
+            let entry = state.user(user).ok_or_else(|| Hub::not_found_user(user))?;
+            match entry.servers.get(server) {
+                Some(slot) => (
+                    ServerKey {
+                        user_id: entry.user.id,
+                        user: user.to_string(),
+                        server: server.to_string(),
+                        server_id: slot.server.id,
+                    },
+                    slot.phase.clone(),
+                ),
+                None if server.is_empty() => return Ok(StopTicket::done()),
+                None => return Err(HubError::NotFound(format!("{user} has no server named '{server}'"))),
+            }
+        };
+        match phase {
+            Phase::Stopped => {
+                if remove {
+                    let now = self.now();
+                    self.clear_server(&key, now, Some(true)).await?;
+                    let state_json = Value::Null;
+                    if let Err(err) = self.inner.spawner.delete_forever(user, server, &state_json).await {
+                        tracing::warn!(error = %err, "could not delete the server's resources");
+                    }
+                }
+                return Ok(StopTicket::done());
+            }
+            Phase::Stopping => {
+                // Already on its way; report "still stopping".
+                let (_tx, rx) = watch::channel(None);
+                return Ok(StopTicket { rx });
+            }
+            Phase::Spawning(_) | Phase::Running => {}
+        }
+        let now = self.now();
+        {
+            let _gate = self.gate().await;
+            let row = self.read().user(user).and_then(|e| e.servers.get(server)).map(|e| e.server.clone());
+            if let Some(mut row) = row {
+                row.pending = Some(Pending::Stop);
+                self.inner.store.save_server(&row).await?;
+                let mut state = self.write();
+                if let Some(slot) = state.user_mut(user).and_then(|e| e.servers.get_mut(server)) {
+                    slot.server = row;
+                    slot.phase = Phase::Stopping;
+                }
+            }
+        }
+        if let Some(cancel) = self.inner.spawn_cancels.lock().ok().and_then(|mut c| c.remove(&key.server_id)) {
+            cancel.cancel();
+            if let Some(slot) = self.read().user(user).and_then(|e| e.servers.get(server)) {
+                slot.progress.finish(SpawnOutcome::Failed { message: "Spawn cancelled".into() });
+            }
+        }
+        let detail = match &reason {
+            StopReason::Culled { reason } => json!({"reason": reason}),
+            other => json!({"reason": format!("{other:?}").to_lowercase()}),
+        };
+        let kind = if matches!(reason, StopReason::Culled { .. }) {
+            ServerEventKind::Culled
+        } else {
+            ServerEventKind::StopRequested
+        };
+        self.record_event(Some(key.user_id), user, server, kind, now, detail).await;
+        let (tx, rx) = watch::channel(None);
+        let hub = self.clone();
+        self.spawn_task(async move {
+            let result = hub.run_stop(&key, remove).await;
+            let _ = tx.send(Some(result));
+        });
+        Ok(StopTicket { rx })
+    }
+
+    async fn run_stop(&self, key: &ServerKey, remove: bool) -> Result<(), String> {
+        let began = Instant::now();
+        let prefix = self.inner.settings.layout.server_url(&key.user, &key.server);
+        if let Err(err) = self.inner.proxy.delete_route(&prefix).await {
+            tracing::warn!(error = %err, route = %prefix, "could not remove route; the reconciler will retry");
+        }
+        let state_json = self
+            .read()
+            .user(&key.user)
+            .and_then(|e| e.servers.get(&key.server))
+            .map(|e| e.server.state.clone())
+            .unwrap_or(Value::Null);
+        let stopped = tokio::time::timeout(
+            self.inner.settings.stop_timeout,
+            self.inner.spawner.stop(&key.user, &key.server, &state_json, false),
+        )
+        .await;
+        let outcome = match stopped {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(err)) => Err(err.to_string()),
+            Err(_) => Err(format!("server did not stop within {} seconds", self.inner.settings.stop_timeout.as_secs())),
+        };
+        if let Err(message) = outcome {
+            // Not gone: keep it running and routed so nothing is half-stopped.
+            tracing::error!(user = %key.user, server = %key.server, error = %message, "stop failed; will retry");
+            self.inner.metrics.stop_finished("failure", began.elapsed());
+            let _gate = self.gate().await;
+            let row = self.read().user(&key.user).and_then(|e| e.servers.get(&key.server)).map(|e| e.server.clone());
+            if let Some(mut row) = row {
+                row.pending = None;
+                if let Err(err) = self.inner.store.save_server(&row).await {
+                    tracing::error!(error = %err, "could not record failed stop");
+                }
+                let running = row.url.is_some();
+                let target = row.url.clone();
+                {
+                    let mut state = self.write();
+                    if let Some(slot) = state.user_mut(&key.user).and_then(|e| e.servers.get_mut(&key.server)) {
+                        slot.server = row;
+                        slot.phase = if running { Phase::Running } else { Phase::Stopped };
+                    }
+                    state.reindex_user(key.user_id);
+                }
+                if let Some(target) = target {
+                    let mut data = serde_json::Map::new();
+                    data.insert("user".into(), Value::String(key.user.clone()));
+                    data.insert("server_name".into(), Value::String(key.server.clone()));
+                    if let Err(err) = self.inner.proxy.add_route(&prefix, &target, data).await {
+                        tracing::warn!(error = %err, "could not restore route after failed stop");
+                    }
+                }
+            }
+            return Err(message);
+        }
+        let now = self.now();
+        if let Err(err) = self.clear_server(key, now, Some(remove)).await {
+            return Err(err.to_string());
+        }
+        if remove && let Err(err) = self.inner.spawner.delete_forever(&key.user, &key.server, &state_json).await {
+            tracing::warn!(error = %err, "could not delete the server's resources");
+        }
+        self.record_event(Some(key.user_id), &key.user, &key.server, ServerEventKind::Stopped, now, json!({})).await;
+        self.inner.metrics.stop_finished("success", began.elapsed());
+        tracing::info!(user = %key.user, server = %key.server, seconds = began.elapsed().as_secs_f64(), "server stopped");
+        Ok(())
+    }
+
+    /// Checks every running server through the spawner (a local view, no API
+    /// round trips) and cleans up the ones that went away.
+    pub async fn poll_servers(&self) {
+        let running: Vec<(ServerKey, Value)> = {
+            let state = self.read();
+            state
+                .ready_users
+                .iter()
+                .filter_map(|id| state.users.get(id))
+                .flat_map(|entry| {
+                    entry.servers.values().filter(|s| s.ready()).map(move |s| {
+                        (
+                            ServerKey {
+                                user_id: entry.user.id,
+                                user: entry.user.name.clone(),
+                                server: s.server.name.clone(),
+                                server_id: s.server.id,
+                            },
+                            s.server.state.clone(),
+                        )
+                    })
+                })
+                .collect()
+        };
+        for (key, state_json) in running {
+            match self.inner.spawner.poll(&key.user, &key.server, &state_json).await {
+                Ok(PollStatus::Running) => {}
+                Ok(PollStatus::Stopped { exit_code }) => {
+                    tracing::warn!(user = %key.user, server = %key.server, ?exit_code, "server went away; cleaning up");
+                    self.vanished(&key, exit_code).await;
+                }
+                Err(err) => tracing::warn!(user = %key.user, error = %err, "poll failed"),
+            }
+        }
+    }
+
+    async fn vanished(&self, key: &ServerKey, exit_code: Option<i32>) {
+        let still_ready =
+            self.read().user(&key.user).and_then(|e| e.servers.get(&key.server)).is_some_and(|s| s.ready());
+        if !still_ready {
+            return;
+        }
+        let prefix = self.inner.settings.layout.server_url(&key.user, &key.server);
+        if let Err(err) = self.inner.proxy.delete_route(&prefix).await {
+            tracing::warn!(error = %err, "could not remove route of vanished server");
+        }
+        let now = self.now();
+        if let Err(err) = self.clear_server(key, now, None).await {
+            tracing::error!(error = %err, "could not record vanished server");
+            return;
+        }
+        self.record_event(
+            Some(key.user_id),
+            &key.user,
+            &key.server,
+            ServerEventKind::Stopped,
+            now,
+            json!({"reason": "exited", "exit_code": exit_code}),
+        )
+        .await;
+    }
+
+    /// After a restart: keep servers the spawner still runs, clear the rest.
+    pub(crate) async fn adopt_servers(&self) {
+        let candidates: Vec<(ServerKey, Server)> = {
+            let state = self.read();
+            state
+                .users
+                .values()
+                .flat_map(|entry| {
+                    entry.servers.values().filter(|s| s.server.url.is_some() || s.server.pending.is_some()).map(
+                        move |s| {
+                            (
+                                ServerKey {
+                                    user_id: entry.user.id,
+                                    user: entry.user.name.clone(),
+                                    server: s.server.name.clone(),
+                                    server_id: s.server.id,
+                                },
+                                s.server.clone(),
+                            )
+                        },
+                    )
+                })
+                .collect()
+        };
+        for (key, row) in candidates {
+            let status = self.inner.spawner.poll(&key.user, &key.server, &row.state).await;
+            let keep = matches!(status, Ok(PollStatus::Running)) && row.url.is_some();
+            if keep {
+                if row.pending.is_some() {
+                    let mut fixed = row.clone();
+                    fixed.pending = None;
+                    if let Err(err) = self.inner.store.save_server(&fixed).await {
+                        tracing::error!(error = %err, "could not re-adopt server");
+                        continue;
+                    }
+                    let mut state = self.write();
+                    if let Some(slot) = state.user_mut(&key.user).and_then(|e| e.servers.get_mut(&key.server)) {
+                        slot.server = fixed;
+                        slot.phase = Phase::Running;
+                    }
+                    state.reindex_user(key.user_id);
+                }
+                tracing::info!(user = %key.user, server = %key.server, "re-adopted running server");
+            } else {
+                if matches!(status, Ok(PollStatus::Running)) {
+                    // Running but we never learnt where: stop it rather than leak it.
+                    if let Err(err) = self.inner.spawner.stop(&key.user, &key.server, &row.state, true).await {
+                        tracing::warn!(error = %err, "could not stop unadoptable server");
+                    }
+                }
+                let now = self.now();
+                if let Err(err) = self.clear_server(&key, now, None).await {
+                    tracing::error!(error = %err, "could not clear stale server");
+                }
+                tracing::info!(user = %key.user, server = %key.server, "server no longer running; cleared");
+            }
+        }
+    }
+
+    pub(crate) async fn record_event(
+        &self,
+        user_id: Option<i64>,
+        user: &str,
+        server: &str,
+        kind: ServerEventKind,
+        at: jhub_core::Timestamp,
+        detail: Value,
+    ) {
+        let event =
+            NewServerEvent { user_id, user_name: user.to_string(), server_name: server.to_string(), kind, at, detail };
+        if let Err(err) = self.inner.store.append_event(&event).await {
+            tracing::warn!(error = %err, ?kind, "could not append to the server event log");
+        }
+    }
+}
+
+fn display(user: &str, server: &str) -> String {
+    if server.is_empty() { user.to_string() } else { format!("{user}:{server}") }
+}
+
+/// Polls `GET <url><prefix>api` until any status below 500 (JupyterHub's
+/// `wait_for_http_server`: 404 counts as up; redirects are not followed).
+pub(crate) async fn wait_for_http(url: &str, prefix: &str, timeout: Duration) -> Result<(), String> {
+    let target = format!("{}{}api", url.trim_end_matches('/'), prefix);
+    let client = match reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(5))
+        .build()
+    {
+        Ok(client) => client,
+        Err(err) => return Err(format!("could not build HTTP client: {err}")),
+    };
+    let deadline = Instant::now() + timeout;
+    let mut delay = Duration::from_millis(20);
+    loop {
+        let last_error = match client.get(&target).send().await {
+            Ok(response) if response.status().as_u16() < 500 => return Ok(()),
+            Ok(response) => format!("HTTP {}", response.status()),
+            Err(err) => err.to_string(),
+        };
+        if Instant::now() + delay > deadline {
+            return Err(format!(
+                "server at {target} did not respond within {} seconds ({last_error})",
+                timeout.as_secs()
+            ));
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(1));
+    }
+}
+
+/// Tokens owned by a server row are identified by their client.
+pub(crate) fn is_server_token(token: &ApiToken) -> bool {
+    token.client_id.starts_with("jupyterhub-user-")
+        && token.note.as_deref().is_some_and(|n| n.starts_with("Server at "))
+}

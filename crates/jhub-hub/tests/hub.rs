@@ -1,0 +1,354 @@
+//! The hub against real SQLite, the fake spawner (real HTTP responders) and
+//! the in-memory proxy: lifecycle, limits, restart adoption, proxy restore,
+//! culling, tokens and the OAuth code exchange.
+
+use jhub_core::Timestamp;
+use jhub_core::cull::CullPolicy;
+use jhub_core::model::ServerEventKind;
+use jhub_core::ports::{Clock, ManualClock};
+use jhub_hub::fakes::{FakeSpawner, MemoryProxy};
+use jhub_hub::tokens::{OAuthError, TokenRequest};
+use jhub_hub::{Hub, HubError, HubSettings, SpawnCommand, SpawnOutcome, StopReason};
+use jhub_store::Store;
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Duration;
+
+fn crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+fn settings() -> HubSettings {
+    let mut s = HubSettings::new("/", "http://127.0.0.1:8081/hub/api", "http://127.0.0.1:8081");
+    s.allow_named_servers = true;
+    s.proxy_probe_interval = Duration::from_millis(50);
+    s.poll_interval = Duration::from_millis(100);
+    s
+}
+
+struct Fixture {
+    hub: Hub,
+    spawner: Arc<FakeSpawner>,
+    proxy: Arc<MemoryProxy>,
+    clock: Arc<ManualClock>,
+    store: Store,
+}
+
+fn start_clock() -> Arc<ManualClock> {
+    Arc::new(ManualClock::new(Timestamp::from_second(1_800_000_000).unwrap()))
+}
+
+async fn fixture_with(
+    settings: HubSettings,
+    store: Store,
+    spawner: Arc<FakeSpawner>,
+    proxy: Arc<MemoryProxy>,
+    clock: Arc<ManualClock>,
+) -> Fixture {
+    crypto();
+    let hub = Hub::start(settings, store.clone(), spawner.clone(), proxy.clone(), clock.clone()).await.unwrap();
+    Fixture { hub, spawner, proxy, clock, store }
+}
+
+async fn fixture(settings: HubSettings) -> Fixture {
+    let store = Store::connect("sqlite::memory:").await.unwrap();
+    fixture_with(settings, store, Arc::new(FakeSpawner::serving()), Arc::new(MemoryProxy::default()), start_clock())
+        .await
+}
+
+async fn spawn_ready(hub: &Hub, user: &str, server: &str) {
+    let mut ticket = hub
+        .spawn(SpawnCommand {
+            user: user.into(),
+            server: server.into(),
+            user_options: Some(json!({})),
+            display_name: None,
+        })
+        .await
+        .unwrap();
+    match ticket.wait(Duration::from_secs(10)).await {
+        Some(SpawnOutcome::Ready { .. }) => {}
+        other => panic!("spawn of {user}/{server} did not become ready: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn spawn_routes_and_stop_unroutes() {
+    let f = fixture(settings()).await;
+    f.hub.create_user("alice", false).await.unwrap();
+    spawn_ready(&f.hub, "alice", "").await;
+    {
+        let state = f.hub.read();
+        let slot = &state.user("alice").unwrap().servers[""];
+        assert!(slot.ready());
+        assert!(state.ready_users.contains(&slot.server.user_id));
+    }
+    let routes = f.proxy.targets();
+    let target = routes.get("/user/alice/").expect("route added");
+    assert!(target.starts_with("http://127.0.0.1:"));
+    assert!(f.hub.oauth_client("jupyterhub-user-alice").is_some(), "server OAuth client registered");
+
+    let mut ticket = f.hub.stop("alice", "", false, StopReason::Requested).await.unwrap();
+    assert_eq!(ticket.wait(Duration::from_secs(10)).await, Some(Ok(())));
+    assert!(!f.proxy.targets().contains_key("/user/alice/"));
+    assert!(f.hub.oauth_client("jupyterhub-user-alice").is_none(), "client revoked at stop");
+    assert!(!f.spawner.is_running("alice", ""));
+    let state = f.hub.read();
+    let slot = &state.user("alice").unwrap().servers[""];
+    assert!(!slot.active());
+    assert!(slot.server.url.is_none() && slot.server.started.is_none());
+    drop(state);
+    let events = f.store.events_between(Timestamp::MIN, Timestamp::MAX, 100, None).await.unwrap();
+    let kinds: Vec<ServerEventKind> = events.iter().map(|e| e.kind).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            ServerEventKind::SpawnRequested,
+            ServerEventKind::Started,
+            ServerEventKind::Ready,
+            ServerEventKind::StopRequested,
+            ServerEventKind::Stopped
+        ]
+    );
+}
+
+#[tokio::test]
+async fn refusals_and_failures() {
+    let f = fixture(settings()).await;
+    f.hub.create_user("bob", false).await.unwrap();
+    let err = f
+        .hub
+        .spawn(SpawnCommand {
+            user: "bob".into(),
+            server: "".into(),
+            user_options: Some(json!({"invalid": 1})),
+            display_name: None,
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, HubError::Invalid(ref m) if m.contains("invalid")), "{err:?}");
+    let err = f
+        .hub
+        .spawn(SpawnCommand { user: "bob".into(), server: "Bad Name".into(), ..Default::default() })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, HubError::Invalid(_)));
+    let err = f.hub.spawn(SpawnCommand { user: "nobody".into(), ..Default::default() }).await.unwrap_err();
+    assert!(matches!(err, HubError::NotFound(_)));
+
+    *f.spawner.fail_with.lock().unwrap() = Some("image not found".into());
+    let mut ticket = f.hub.spawn(SpawnCommand { user: "bob".into(), ..Default::default() }).await.unwrap();
+    match ticket.wait(Duration::from_secs(10)).await {
+        Some(SpawnOutcome::Failed { message }) => assert_eq!(message, "Spawn failed: image not found"),
+        other => panic!("expected failure, got {other:?}"),
+    }
+    assert!(f.proxy.targets().get("/user/bob/").is_none());
+    assert!(f.hub.oauth_client("jupyterhub-user-bob").is_none());
+    let state = f.hub.read();
+    let slot = &state.user("bob").unwrap().servers[""];
+    assert!(!slot.active());
+    assert_eq!(slot.last_failure.as_ref().unwrap().message, "image not found");
+}
+
+#[tokio::test]
+async fn concurrent_spawn_limit_throttles_like_jupyterhub() {
+    let mut s = settings();
+    s.concurrent_spawn_limit = 1;
+    let store = Store::connect("sqlite::memory:").await.unwrap();
+    let spawner = Arc::new(FakeSpawner::serving_after(Duration::from_millis(500)));
+    let f = fixture_with(s, store, spawner, Arc::new(MemoryProxy::default()), start_clock()).await;
+    f.hub.create_users(&["a".into(), "b".into()], false).await.unwrap();
+    let mut first = f.hub.spawn(SpawnCommand { user: "a".into(), ..Default::default() }).await.unwrap();
+    let err = f.hub.spawn(SpawnCommand { user: "b".into(), ..Default::default() }).await.unwrap_err();
+    match err {
+        HubError::Throttled { message, retry_after: Some(secs) } => {
+            assert!((30..=60).contains(&secs), "{secs}");
+            assert!(message.starts_with("Too many users trying to log in right now. Try again in "), "{message}");
+        }
+        other => panic!("expected throttle, got {other:?}"),
+    }
+    // A second request for the same pending server joins it.
+    let again = f.hub.spawn(SpawnCommand { user: "a".into(), ..Default::default() }).await.unwrap();
+    assert!(again.already_pending);
+    assert!(matches!(first.wait(Duration::from_secs(10)).await, Some(SpawnOutcome::Ready { .. })));
+}
+
+#[tokio::test]
+async fn restarted_hub_adopts_running_servers_and_restores_routes() {
+    crypto();
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/hub.sqlite", dir.path().display());
+    let spawner = Arc::new(FakeSpawner::serving());
+    let proxy = Arc::new(MemoryProxy::default());
+    let clock = start_clock();
+    let first =
+        fixture_with(settings(), Store::connect(&url).await.unwrap(), spawner.clone(), proxy.clone(), clock.clone())
+            .await;
+    first.hub.create_user("carol", false).await.unwrap();
+    spawn_ready(&first.hub, "carol", "").await;
+    first.hub.shutdown(Duration::from_secs(5)).await;
+    drop(first);
+    proxy.restart();
+
+    let second =
+        fixture_with(settings(), Store::connect(&url).await.unwrap(), spawner.clone(), proxy.clone(), clock).await;
+    assert!(second.hub.read().user("carol").unwrap().servers[""].ready(), "server re-adopted");
+    // Routes come back without anyone asking.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !proxy.targets().contains_key("/user/carol/") {
+        assert!(std::time::Instant::now() < deadline, "route not restored");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // And again after a proxy restart, within the probe interval.
+    proxy.restart();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !proxy.targets().contains_key("/user/carol/") {
+        assert!(std::time::Instant::now() < deadline, "route not restored after proxy restart");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(proxy.targets().contains_key("/"), "hub route restored");
+    // A server whose pod died is noticed by polling and cleaned up.
+    spawner.kill("carol", "");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while second.hub.read().user("carol").unwrap().servers[""].active() {
+        assert!(std::time::Instant::now() < deadline, "vanished server not noticed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(!proxy.targets().contains_key("/user/carol/"));
+}
+
+#[tokio::test]
+async fn culler_stops_idle_and_old_servers_only() {
+    let mut s = settings();
+    s.cull = Some(CullPolicy {
+        timeout: Duration::from_secs(600),
+        every: Duration::from_secs(3600),
+        max_age: Duration::from_secs(7200),
+        cull_users: true,
+        ..Default::default()
+    });
+    let f = fixture(s).await;
+    f.hub.create_users(&["idle".into(), "busy".into(), "old".into(), "nobody".into()], false).await.unwrap();
+    spawn_ready(&f.hub, "idle", "").await;
+    spawn_ready(&f.hub, "old", "").await;
+    f.clock.advance(Duration::from_secs(6800));
+    spawn_ready(&f.hub, "busy", "").await;
+    f.clock.advance(Duration::from_secs(400));
+    // busy: started 400 s ago, active now via the proxy's last_activity;
+    // old: active now but started 7200 s ago; idle: last activity 7200 s ago.
+    let now = jhub_core::time::isoformat(f.clock.now());
+    f.proxy.touch("/user/busy/", &now);
+    f.proxy.touch("/user/old/", &now);
+    let report = f.hub.cull_once().await;
+    let mut stopped: Vec<(String, String)> =
+        report.stopped.iter().map(|(u, _, r)| (u.clone(), r.label().to_string())).collect();
+    stopped.sort();
+    assert_eq!(stopped, vec![("idle".into(), "idle".into()), ("old".into(), "max_age".into())]);
+    assert!(f.hub.read().user("busy").unwrap().servers[""].ready());
+    // Users with no server left and idle long enough are deleted (cull.users).
+    let deleted: Vec<String> = report.deleted_users.iter().map(|(u, _)| u.clone()).collect();
+    assert!(deleted.contains(&"nobody".to_string()), "{deleted:?}");
+    assert!(!deleted.contains(&"busy".to_string()));
+    let events = f.store.events_between(Timestamp::MIN, Timestamp::MAX, 100, None).await.unwrap();
+    assert_eq!(events.iter().filter(|e| e.kind == ServerEventKind::Culled).count(), 2);
+}
+
+#[tokio::test]
+async fn tokens_authenticate_and_revoke() {
+    let f = fixture(settings()).await;
+    f.hub.create_user("dave", false).await.unwrap();
+    let issued =
+        f.hub.create_token("dave", TokenRequest { note: Some("script".into()), ..Default::default() }).await.unwrap();
+    let identity = f.hub.authenticate_token(&issued.secret).await.expect("token works");
+    assert_eq!(identity.principal.name(), "dave");
+    let scopes = identity.scopes.to_strings();
+    assert!(scopes.contains(&"read:users!user=dave".to_string()), "{scopes:?}");
+    assert!(f.hub.authenticate_token("0000000000000000000000000000000x").await.is_none());
+    // Asking for more than the owner holds is refused with JupyterHub's message.
+    let err = f
+        .hub
+        .create_token("dave", TokenRequest { scopes: Some(vec!["admin:users".into()]), ..Default::default() })
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("Not assigning requested scopes"), "{err}");
+    f.hub.delete_token("dave", issued.token.id).await.unwrap();
+    assert!(f.hub.authenticate_token(&issued.secret).await.is_none(), "revocation is immediate");
+}
+
+#[tokio::test]
+async fn oauth_code_exchange_with_pkce() {
+    let f = fixture(settings()).await;
+    f.hub.create_user("erin", false).await.unwrap();
+    spawn_ready(&f.hub, "erin", "").await;
+    // The server's API token is its OAuth client secret.
+    let secret = f.spawner.api_token("erin", "").unwrap();
+    let verifier = "x".repeat(43);
+    let challenge = {
+        use base64::Engine;
+        use sha2::Digest;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()))
+    };
+    let code = f
+        .hub
+        .issue_oauth_code(
+            "jupyterhub-user-erin",
+            "erin",
+            vec!["access:servers!server=erin/".into()],
+            "/user/erin/oauth_callback",
+            Some("sess".into()),
+            Some(challenge.clone()),
+            Some("S256".into()),
+        )
+        .await
+        .unwrap();
+    let cb = "/user/erin/oauth_callback";
+    let err = f.hub.exchange_oauth_code(&code, "jupyterhub-user-erin", "wrong", cb, Some(&verifier)).await;
+    assert_eq!(err.unwrap_err(), OAuthError::InvalidClient);
+    let err = f.hub.exchange_oauth_code(&code, "jupyterhub-user-erin", &secret, cb, None).await;
+    assert_eq!(err.unwrap_err(), OAuthError::InvalidRequest("Code verifier required.".into()));
+    // That attempt used the code up: codes are single use even on failure.
+    let err = f.hub.exchange_oauth_code(&code, "jupyterhub-user-erin", &secret, cb, Some(&verifier)).await;
+    assert_eq!(err.unwrap_err(), OAuthError::InvalidGrant);
+
+    let issue = |challenge: Option<String>| {
+        let hub = f.hub.clone();
+        async move {
+            hub.issue_oauth_code(
+                "jupyterhub-user-erin",
+                "erin",
+                vec!["access:servers!server=erin/".into()],
+                cb,
+                Some("sess".into()),
+                challenge,
+                Some("S256".into()),
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let code = issue(Some(challenge.clone())).await;
+    let err = f.hub.exchange_oauth_code(&code, "jupyterhub-user-erin", &secret, cb, Some("wrong-verifier")).await;
+    assert_eq!(err.unwrap_err(), OAuthError::InvalidGrant);
+    let code = issue(Some(challenge)).await;
+    let access = f.hub.exchange_oauth_code(&code, "jupyterhub-user-erin", &secret, cb, Some(&verifier)).await.unwrap();
+    assert_eq!(access.access_token.len(), 30);
+    assert_eq!(access.expires_in, 14 * 86_400);
+    let identity = f.hub.authenticate_token(&access.access_token).await.unwrap();
+    assert_eq!(
+        identity.scopes.to_strings(),
+        vec!["access:servers!server=erin/", "read:users:groups!user=erin", "read:users:name!user=erin"]
+    );
+    // Without PKCE (4.x/5.x single-user servers) codes work too.
+    let code = issue(None).await;
+    assert!(f.hub.exchange_oauth_code(&code, "jupyterhub-user-erin", &secret, cb, None).await.is_ok());
+    // Logging the browser session out revokes its tokens.
+    f.hub.end_session("sess").await.unwrap();
+    assert!(f.hub.authenticate_token(&access.access_token).await.is_none());
+    // Stopping the server revokes the client and whatever it issued.
+    let code = issue(None).await;
+    let access = f.hub.exchange_oauth_code(&code, "jupyterhub-user-erin", &secret, cb, None).await.unwrap();
+    let mut ticket = f.hub.stop("erin", "", false, StopReason::Requested).await.unwrap();
+    ticket.wait(Duration::from_secs(10)).await;
+    assert!(f.hub.authenticate_token(&access.access_token).await.is_none());
+    assert!(f.hub.authenticate_token(&secret).await.is_none(), "server token revoked");
+}
