@@ -110,7 +110,6 @@ pub fn format(
 /// Python's `repr(float)` / `str(float)`: shortest round-trip digits, fixed
 /// notation for decimal exponents -4..16 (always with a fractional part,
 /// `8.0`), otherwise `1e+16` / `1e-05` style.
-#[cfg_attr(not(test), allow(dead_code))]
 pub fn float_repr(value: f64) -> String {
     if value.is_nan() {
         return "nan".into();
