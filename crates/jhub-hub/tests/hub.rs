@@ -1,6 +1,7 @@
 //! The hub against real SQLite, the fake spawner (real HTTP responders) and
 //! the in-memory proxy: lifecycle, limits, restart adoption, proxy restore,
 //! culling, tokens and the OAuth code exchange.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use jhub_core::Timestamp;
 use jhub_core::cull::CullPolicy;
@@ -93,11 +94,12 @@ async fn spawn_routes_and_stop_unroutes() {
     assert!(!f.proxy.targets().contains_key("/user/alice/"));
     assert!(f.hub.oauth_client("jupyterhub-user-alice").is_none(), "client revoked at stop");
     assert!(!f.spawner.is_running("alice", ""));
-    let state = f.hub.read();
-    let slot = &state.user("alice").unwrap().servers[""];
-    assert!(!slot.active());
-    assert!(slot.server.url.is_none() && slot.server.started.is_none());
-    drop(state);
+    {
+        let state = f.hub.read();
+        let slot = &state.user("alice").unwrap().servers[""];
+        assert!(!slot.active());
+        assert!(slot.server.url.is_none() && slot.server.started.is_none());
+    }
     let events = f.store.events_between(Timestamp::MIN, Timestamp::MAX, 100, None).await.unwrap();
     let kinds: Vec<ServerEventKind> = events.iter().map(|e| e.kind).collect();
     assert_eq!(
