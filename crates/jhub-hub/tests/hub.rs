@@ -144,7 +144,7 @@ async fn refusals_and_failures() {
         Some(SpawnOutcome::Failed { message }) => assert_eq!(message, "Spawn failed: image not found"),
         other => panic!("expected failure, got {other:?}"),
     }
-    assert!(f.proxy.targets().get("/user/bob/").is_none());
+    assert!(!f.proxy.targets().contains_key("/user/bob/"));
     assert!(f.hub.oauth_client("jupyterhub-user-bob").is_none());
     let state = f.hub.read();
     let slot = &state.user("bob").unwrap().servers[""];
