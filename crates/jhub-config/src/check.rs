@@ -6,10 +6,10 @@
 
 use crate::diag::Diagnostic;
 use crate::keys::{self, Class, Shape};
-use crate::podspec_shim::traits as ks;
 use crate::sections::{self, Support};
 use crate::values::{VNode, VValue, dotted};
 use crate::yaml::Scalar;
+use jhub_podspec::traits as ks;
 use std::collections::BTreeMap;
 
 /// Keys whose values are secrets (masked in output; placeholders refused by `serve`).
@@ -444,7 +444,10 @@ impl Checker<'_> {
     }
 
     fn trait_type(&mut self, kind: ks::TraitKind, name: &str, value: &VNode, here: &str) {
-        let def = ks::TraitDef { name: leak_name(name), kind, allow_none: true };
+        if value.is_null() {
+            return; // a null deletes the key (Helm)
+        }
+        let def = ks::TraitDef { name: leak_name(name), kind, doc: "" };
         if let Err(msg) = ks::check_value(&def, &value.to_json()) {
             self.push(
                 Diagnostic::error("trait-type", format!("`{here}`: {msg}"))
@@ -472,12 +475,25 @@ impl Checker<'_> {
                     }
                     self.push(d, value);
                 }
+                Some(def) if def.kind == ks::TraitKind::Any => self.python_trait(&here, value),
                 Some(def) => {
                     self.override_value(def, value, &here, "the hub refuses the setting when it creates a spawner")
                 }
             }
             path.pop();
         }
+    }
+
+    /// Traits that hold Python callables or objects in KubeSpawner.
+    fn python_trait(&mut self, here: &str, value: &VNode) {
+        if value.is_null() {
+            return;
+        }
+        let d = Diagnostic::warning("ignored-key", format!("`{here}` is valid z2jh, not supported by jhub, ignored"))
+            .key(here)
+            .at(value.origin.location())
+            .note("in KubeSpawner it takes Python code (a callable), which jhub cannot run");
+        self.ignore(here, d, value);
     }
 
     fn override_value(&mut self, def: &ks::TraitDef, value: &VNode, here: &str, consequence: &str) {
@@ -639,6 +655,7 @@ impl Checker<'_> {
             path.push(name.clone());
             let here = dotted(path);
             match ks::lookup(name) {
+                Some(def) if def.kind == ks::TraitKind::Any => self.python_trait(&here, value),
                 Some(def) => {
                     self.override_value(def, value, &here, "KubeSpawner raises TraitError and the spawn fails")
                 }
@@ -669,8 +686,8 @@ impl Checker<'_> {
     }
 }
 
-/// Trait names come from user input; the shim's `TraitDef` wants `&'static str`
-/// only for messages, so look the name up in the static tables instead of leaking.
+/// Trait names come from user input; `TraitDef` wants `&'static str` (only
+/// used in messages), so take the name from the static tables instead of leaking.
 fn leak_name(name: &str) -> &'static str {
     sections::KNOWN_SECTIONS
         .iter()

@@ -938,9 +938,16 @@ pub(crate) fn semantic_checks(root: &VNode, cfg: &HubConfig, diags: &mut Vec<Dia
             );
         }
         if (!g.allowed_groups.is_empty() || !g.admin_groups.is_empty()) && !cfg.auth.manage_groups {
+            let at = ["allowed_groups", "admin_groups"].iter().find_map(|t| {
+                ["GitLabOAuthenticator", "OAuthenticator"]
+                    .iter()
+                    .find_map(|s| root.get(&format!("hub.config.{s}.{t}")))
+                    .and_then(|n| n.origin.location())
+            });
             diags.push(
                 Diagnostic::error("allow-config", "allowed_groups/admin_groups need manage_groups: true")
                     .key("hub.config.GitLabOAuthenticator.allowed_groups")
+                    .at(at)
                     .note("these are JupyterHub groups, not GitLab groups; for GitLab groups use allowed_gitlab_groups")
                     .help("set Authenticator.manage_groups: true, or use allowed_gitlab_groups"),
             );

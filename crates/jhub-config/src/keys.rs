@@ -133,7 +133,13 @@ pub const RULES: &[(&str, Class)] = &[
         sup("hub.cookie_secret", "Key signing login cookies (hub.config.JupyterHub.cookie_secret wins)."),
     ),
     ("hub.db.type", sup("hub.db.kind", "sqlite-pvc, sqlite-memory, postgres or other (mysql is not supported).")),
-    ("hub.db.url", sup("hub.db.url", "Database URL for postgres/other.")),
+    (
+        "hub.db.url",
+        sup(
+            "hub.db.target",
+            "Database URL for postgres/other (postgresql:// or sqlite://; SQLAlchemy driver suffixes are dropped).",
+        ),
+    ),
     ("hub.db.password", sup("hub.db.password", "Database password (like PGPASSWORD).")),
     ("hub.db.upgrade", ign("jhub applies its schema migrations on every start")),
     ("hub.extraConfig", ign("Python snippets for the Python hub; jhub cannot run Python configuration")),
@@ -283,7 +289,7 @@ pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str
             let d = strsim::damerau_levenshtein(&lower, &c.to_ascii_lowercase());
             (d, c)
         })
-        .filter(|(d, c)| *d <= (c.len().max(word.len()) / 3).max(2))
+        .filter(|(d, c)| *d <= (c.len().max(word.len()) / 4).max(2))
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
 }

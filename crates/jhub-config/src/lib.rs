@@ -22,7 +22,6 @@ pub mod env;
 pub mod hubconfig;
 pub mod indent;
 pub mod keys;
-pub mod podspec_shim;
 pub mod print;
 pub mod reference;
 pub mod secrets;

@@ -2,9 +2,9 @@
 //! documentation cannot drift from the code (a test compares the committed file).
 
 use crate::keys::{self, Class};
-use crate::podspec_shim::traits as ks;
 use crate::sections::{self, Support};
 use crate::values::VNode;
+use jhub_podspec::traits as ks;
 use std::fmt::Write as _;
 
 fn default_of(defaults: &VNode, path: &str) -> String {

@@ -1,7 +1,7 @@
 //! `hub.config.<Section>` passthrough: which traitlets sections and traits
 //! jhub understands, their types, and what it does with each.
 
-use crate::podspec_shim::traits::TraitKind::{self, *};
+use jhub_podspec::traits::TraitKind::{self, *};
 
 /// What jhub does with a trait.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -167,7 +167,7 @@ pub const PROXY: &[TraitInfo] = &[
     fixed("should_start", Bool, "jhub never starts configurable-http-proxy itself; the chart (or you) runs it"),
 ];
 
-pub const CRYPT_KEEPER: &[TraitInfo] = &[s("keys", ListOrStr), ign("n_threads", Int, "not needed")];
+pub const CRYPT_KEEPER: &[TraitInfo] = &[s("keys", List), ign("n_threads", Int, "not needed")];
 
 /// Sections jhub reads, each with the tables that apply (traitlets inheritance:
 /// GitLabOAuthenticator also accepts OAuthenticator and Authenticator traits).
