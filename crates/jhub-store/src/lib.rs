@@ -268,7 +268,13 @@ fn is_sqlite_memory(url: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::is_sqlite_memory;
+    use super::{Store, is_sqlite_memory};
+
+    #[test]
+    fn store_can_be_shared_across_tasks() {
+        fn shareable<T: Clone + Send + Sync + 'static>() {}
+        shareable::<Store>();
+    }
 
     #[test]
     fn recognises_in_memory_sqlite_urls() {
