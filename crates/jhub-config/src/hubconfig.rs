@@ -56,13 +56,30 @@ pub struct HubConfig {
     pub release: ReleaseInfo,
 }
 
-/// Helm release facts (from the mounted values' `Release` block or the environment).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+/// Helm release facts: from the mounted values' `Release`/`Chart` blocks or
+/// the environment (`HELM_RELEASE_NAME`, `POD_NAMESPACE`), else local-run defaults.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ReleaseInfo {
-    pub name: Option<String>,
-    pub namespace: Option<String>,
-    /// Resource name prefix (`fullnameOverride`, empty by default: names are `hub`, `proxy-api`).
-    pub fullname_prefix: String,
+    /// `HELM_RELEASE_NAME` / `Release.Name`, else `jhub`.
+    pub name: String,
+    /// `POD_NAMESPACE` / `Release.Namespace`, else `default`.
+    pub namespace: String,
+    /// `Chart.Name`, else `jhub`.
+    pub chart_name: String,
+    /// `Chart.Version`, else jhub's version.
+    pub chart_version: String,
+}
+
+impl ReleaseInfo {
+    /// The same facts in the shape `jhub-podspec` takes.
+    pub fn to_podspec(&self) -> jhub_podspec::z2jh::ReleaseInfo {
+        jhub_podspec::z2jh::ReleaseInfo {
+            name: self.name.clone(),
+            namespace: self.namespace.clone(),
+            chart_name: self.chart_name.clone(),
+            chart_version: self.chart_version.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -198,16 +215,15 @@ pub struct GitLabSettings {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct SpawnerSettings {
-    /// `POD_NAMESPACE`, else `hub.config.KubeSpawner.namespace`, else `default`.
+    /// Where user pods go (`hub.config.KubeSpawner.namespace`, else `POD_NAMESPACE`, else `default`).
     pub namespace: String,
-    /// `HELM_RELEASE_NAME` or the mounted `Release.Name`.
-    pub release_name: Option<String>,
+    pub release_name: String,
+    /// Seconds; `singleuser.startTimeout` (z2jh 300) unless KubeSpawner config overrides it.
     pub start_timeout: u64,
     pub http_timeout: u64,
-    /// TEMPORARY (until `jhub_podspec::z2jh::spawner_config_from_values` lands):
-    /// the merged values the pod builder reads (`singleuser`, `scheduling`,
-    /// `imagePullSecret(s)`, `hub.config.KubeSpawner`/`Spawner`).
-    pub pod_values: serde_json::Value,
+    /// KubeSpawner's settings from `singleuser.*`, `scheduling.*`, `imagePullSecret(s)` and
+    /// `hub.config.Spawner`/`KubeSpawner`, built by `jhub_podspec::z2jh` (KubeSpawner 7.1 rules).
+    pub pod: jhub_podspec::SpawnerConfig,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -262,6 +278,10 @@ impl<'a> Reader<'a> {
     }
 
     fn bad(&mut self, path: &str, node: &VNode, want: &str) {
+        // The schema and trait checks may already have reported this key.
+        if self.diags.iter().any(|d| d.severity == crate::diag::Severity::Error && d.key.as_deref() == Some(path)) {
+            return;
+        }
         self.diags
             .push(Diagnostic::error("type", format!("`{path}` must be {want}")).key(path).at(node.value_location()));
     }
@@ -403,25 +423,24 @@ fn parse_bind_url(url: &str) -> Option<(String, u16)> {
 pub(crate) fn build(root: &VNode, env: &Environment, diags: &mut Vec<Diagnostic>) -> HubConfig {
     let mut r = Reader { root, diags };
 
-    // Release and resource names.
-    let release_name = env
-        .non_empty("HELM_RELEASE_NAME")
-        .map(str::to_string)
-        .or_else(|| root.get("Release.Name").and_then(VNode::as_str).map(str::to_string));
-    let namespace_env = env
-        .non_empty("POD_NAMESPACE")
-        .map(str::to_string)
-        .or_else(|| root.get("Release.Namespace").and_then(VNode::as_str).map(str::to_string));
-    let fullname_prefix = match root.get("fullnameOverride") {
-        Some(n) if n.as_str().is_some_and(|s| !s.is_empty()) => format!("{}-", n.as_str().unwrap_or_default()),
-        Some(n) if n.as_str() == Some("") => String::new(),
-        _ => release_name.as_ref().map(|r| format!("{r}-")).unwrap_or_default(),
-    };
+    // Release and resource names (the chart's naming rules live in jhub-podspec).
+    let text_at = |path: &str| root.get(path).and_then(VNode::as_str).filter(|s| !s.is_empty()).map(str::to_string);
     let release = ReleaseInfo {
-        name: release_name.clone(),
-        namespace: namespace_env.clone(),
-        fullname_prefix: fullname_prefix.clone(),
+        name: env
+            .non_empty("HELM_RELEASE_NAME")
+            .map(str::to_string)
+            .or_else(|| text_at("Release.Name"))
+            .unwrap_or_else(|| "jhub".into()),
+        namespace: env
+            .non_empty("POD_NAMESPACE")
+            .map(str::to_string)
+            .or_else(|| text_at("Release.Namespace"))
+            .unwrap_or_else(|| "default".into()),
+        chart_name: text_at("Chart.Name").unwrap_or_else(|| "jhub".into()),
+        chart_version: text_at("Chart.Version").unwrap_or_else(|| env!("CARGO_PKG_VERSION").into()),
     };
+    let merged_json = root.to_json();
+    let names = jhub_podspec::z2jh::chart_names(&merged_json, &release.to_podspec());
 
     // Hub.
     let base_url =
@@ -445,7 +464,7 @@ pub(crate) fn build(root: &VNode, env: &Environment, diags: &mut Vec<Diagnostic>
     let hub_service_port = env.non_empty("HUB_SERVICE_PORT").and_then(|p| p.parse::<u16>().ok()).unwrap_or(port);
     let hub_connect_url = r
         .string(&["hub.config.JupyterHub.hub_connect_url"])
-        .unwrap_or_else(|| format!("http://{fullname_prefix}hub:{hub_service_port}"));
+        .unwrap_or_else(|| format!("http://{}:{hub_service_port}", names.hub));
     let api_url = format!("{}{}hub/api", hub_connect_url.trim_end_matches('/'), base_url);
 
     let db = build_db(&mut r, env);
@@ -531,7 +550,7 @@ pub(crate) fn build(root: &VNode, env: &Environment, diags: &mut Vec<Diagnostic>
     let proxy = ProxySettings {
         api_url: r
             .string(&["hub.config.ConfigurableHTTPProxy.api_url"])
-            .unwrap_or_else(|| format!("http://{fullname_prefix}proxy-api:8001")),
+            .unwrap_or_else(|| format!("http://{}:8001", names.proxy_api)),
         auth_token,
         service_type: r.string(&["proxy.service.type"]).unwrap_or_else(|| "LoadBalancer".into()),
         node_port_http: r.pick(&["proxy.service.nodePorts.http"]).and_then(|(_, n)| match n.value {
@@ -544,32 +563,23 @@ pub(crate) fn build(root: &VNode, env: &Environment, diags: &mut Vec<Diagnostic>
         }),
     };
 
-    // Spawner.
-    let namespace =
-        namespace_env.or_else(|| r.string(&["hub.config.KubeSpawner.namespace"])).unwrap_or_else(|| "default".into());
-    let pod_values = {
-        let mut v = serde_json::Map::new();
-        for key in ["singleuser", "scheduling", "imagePullSecret", "imagePullSecrets"] {
-            if let Some(n) = root.get(key) {
-                v.insert(key.into(), n.to_json());
-            }
+    // Spawner: KubeSpawner semantics belong to jhub-podspec; map its problems back to file:line.
+    let pod = match jhub_podspec::z2jh::spawner_config_with_warnings(&merged_json, &release.to_podspec()) {
+        Ok((pod, warnings)) => {
+            spawner_problems(root, &warnings, r.diags);
+            pod
         }
-        for key in ["KubeSpawner", "Spawner"] {
-            if let Some(n) = root.get(&format!("hub.config.{key}")) {
-                v.insert(format!("hub.config.{key}"), n.to_json());
-            }
+        Err(problems) => {
+            spawner_problems(root, &problems, r.diags);
+            jhub_podspec::SpawnerConfig::default()
         }
-        serde_json::Value::Object(v)
     };
     let spawner = SpawnerSettings {
-        namespace,
-        release_name,
-        start_timeout: r.uint(
-            &["hub.config.KubeSpawner.start_timeout", "hub.config.Spawner.start_timeout", "singleuser.startTimeout"],
-            60,
-        ),
-        http_timeout: r.uint(&["hub.config.KubeSpawner.http_timeout", "hub.config.Spawner.http_timeout"], 30),
-        pod_values,
+        namespace: pod.namespace.clone(),
+        release_name: release.name.clone(),
+        start_timeout: u64::try_from(pod.start_timeout).unwrap_or(0),
+        http_timeout: u64::try_from(pod.http_timeout).unwrap_or(0),
+        pod,
     };
 
     let cull = build_cull(&mut r);
@@ -624,6 +634,9 @@ fn build_db(r: &mut Reader<'_>, env: &Environment) -> DbSettings {
             (DbKind::Other, DbTarget::Memory)
         }
         other => {
+            if r.diags.iter().any(|d| d.key.as_deref() == Some("hub.db.type")) {
+                return DbSettings { kind: DbKind::SqlitePvc, target: DbTarget::Memory, password };
+            }
             r.diags.push(
                 Diagnostic::error(
                     "db",
@@ -886,6 +899,31 @@ fn build_cull(r: &mut Reader<'_>) -> CullSettings {
         concurrency: usize::try_from(concurrency).unwrap_or(10),
     };
     CullSettings { enabled, policy }
+}
+
+/// Turn `jhub-podspec` problems into diagnostics at the line of the value,
+/// unless this crate's own checks already reported that key (their messages
+/// carry more context, e.g. the consequence of a misspelt guarantee).
+fn spawner_problems(root: &VNode, problems: &[jhub_podspec::z2jh::ValueProblem], diags: &mut Vec<Diagnostic>) {
+    for p in problems {
+        let already = diags.iter().any(|d| {
+            d.key.as_deref().is_some_and(|k| {
+                k == p.path || p.path.starts_with(&format!("{k}.")) || p.path.starts_with(&format!("{k}["))
+            })
+        });
+        if already {
+            continue;
+        }
+        let severity = match p.severity {
+            jhub_podspec::z2jh::Severity::Error => crate::diag::Severity::Error,
+            jhub_podspec::z2jh::Severity::Warning => crate::diag::Severity::Warning,
+        };
+        diags.push(
+            Diagnostic::new(severity, "spawner", format!("`{}`: {}", p.path, p.message))
+                .key(&p.path)
+                .at(crate::values::locate(root, &p.path)),
+        );
+    }
 }
 
 /// Semantic warnings that need the whole config (each once).

@@ -232,6 +232,55 @@ impl VNode {
     }
 }
 
+/// Where the value at a dotted path (`singleuser.profileList[0].kubespawner_override.mem_limit`)
+/// was written: the deepest node on the path that came from a file. Map keys
+/// may contain dots (`hub.jupyter.org/x`); the longest matching key wins.
+pub fn locate(root: &VNode, path: &str) -> Option<Location> {
+    let mut node = root;
+    let mut rest = path;
+    let mut best = root.origin.location();
+    while !rest.is_empty() {
+        let next = match &node.value {
+            VValue::Seq(items) => {
+                let index = rest.strip_prefix('[').and_then(|inner| {
+                    let end = inner.find(']')?;
+                    Some((inner[..end].parse::<usize>().ok()?, &inner[end + 1..]))
+                });
+                match index {
+                    Some((idx, after)) => {
+                        rest = after.strip_prefix('.').unwrap_or(after);
+                        items.get(idx)
+                    }
+                    None => None,
+                }
+            }
+            VValue::Map(entries) => {
+                let found = entries
+                    .iter()
+                    .filter(|(k, _)| {
+                        rest.starts_with(k.as_str())
+                            && matches!(rest.as_bytes().get(k.len()), None | Some(b'.') | Some(b'['))
+                    })
+                    .max_by_key(|(k, _)| k.len());
+                match found {
+                    Some((k, v)) => {
+                        rest = rest[k.len()..].strip_prefix('.').unwrap_or(&rest[k.len()..]);
+                        Some(v)
+                    }
+                    None => None,
+                }
+            }
+            VValue::Scalar(_) => None,
+        };
+        let Some(next) = next else { break };
+        node = next;
+        if let Some(loc) = node.origin.location() {
+            best = Some(loc);
+        }
+    }
+    best
+}
+
 /// `a.b[0].c` from path segments.
 pub fn dotted(path: &[String]) -> String {
     let mut out = String::new();
@@ -265,6 +314,15 @@ mod tests {
         assert_eq!(base.get("a.x").unwrap().origin.to_string(), "two.yaml:2");
         assert_eq!(base.get("b").unwrap().origin.to_string(), "one.yaml:5");
         assert_eq!(base.get("a.y").unwrap().origin.to_string(), "two.yaml:3");
+    }
+
+    #[test]
+    fn locate_follows_lists_and_dotted_keys() {
+        let t = tree("a:\n  - x: 1\n    y:\n      k.with/dots: 2\n", "f.yaml");
+        assert_eq!(locate(&t, "a[0].y.k.with/dots").unwrap().line, 4);
+        assert_eq!(locate(&t, "a[0].x").unwrap().line, 2);
+        assert_eq!(locate(&t, "a[0].missing").unwrap().line, 2, "deepest known node");
+        assert_eq!(locate(&t, "a[7]").unwrap().line, 1);
     }
 
     #[test]
