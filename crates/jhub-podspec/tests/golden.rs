@@ -289,6 +289,14 @@ fn facts_from_html(html: &str) -> FormFacts {
         }
         rest = &rest[(close + 1).min(rest.len())..];
     }
+    // What a browser shows: without a `selected` option, the first one.
+    for (_, options) in &mut facts.selects {
+        if !options.iter().any(|(_, selected)| *selected)
+            && let Some(first) = options.first_mut()
+        {
+            first.1 = true;
+        }
+    }
     facts
 }
 
@@ -382,4 +390,39 @@ fn hub_config_overrides_singleuser() {
     values["hub"]["config"] = json!({"Spawner": {"start_timeout": 10}});
     let (cfg, _) = spawner_config_with_warnings(&values, &release()).unwrap();
     assert_eq!(cfg.start_timeout, 300);
+}
+
+/// The configuration and the hub API URL (`http://<hub service>:8081/hub/api`).
+fn own_config(file: &str) -> (SpawnerConfig, String) {
+    let values = merged_values(&[file]);
+    let hub = jhub_podspec::z2jh::chart_names(&values, &release()).hub;
+    (spawner_config_with_warnings(&values, &release()).unwrap().0, format!("http://{hub}:8081/hub/api"))
+}
+
+#[test]
+fn own_unlisted_image() {
+    let (cfg, api) = own_config("inputs/own-unlisted-image.yaml");
+    assert_eq!(api, Z2JH_API);
+    let out = run_scenario("own-unlisted-image", &cfg, &api, true);
+    assert_eq!(out.config.image, "quay.io/jupyter/scipy-notebook:2024-05-27");
+    // The regex is re.match-anchored at the start; a value it rejects names the option.
+    let list = ProfileList::from_config(&cfg.profile_list).unwrap();
+    let bad = json!({"profile": "byoi", "image--unlisted-choice": "docker.io/x:1"});
+    let err = list.validate(bad.as_object().unwrap()).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "'docker.io/x:1' is not accepted for option 'image' of profile 'byoi': Must be a quay.io image with a tag"
+    );
+    // The form: the unlisted-only option pre-selects "Other...".
+    let expected = facts_from_html(&read("own-unlisted-image.form.html"));
+    assert_eq!(facts_from_form(&list.form(&UserOptions::new())), expected);
+    assert_eq!(expected.radios, [("byoi".to_string(), false), ("cafe-creme".to_string(), true)]);
+}
+
+#[test]
+fn own_static_named() {
+    let (cfg, api) = own_config("inputs/own-static-named.yaml");
+    let out = run_scenario("own-static-named", &cfg, &api, true);
+    assert!(out.pod["spec"]["containers"][0].get("args").is_none());
+    assert!(!out.config.storage_pvc_ensure);
 }
