@@ -115,6 +115,17 @@ fn with_env_note(mut d: Diagnostic, node: &VNode) -> Diagnostic {
 }
 
 impl Checker<'_> {
+    /// Whether this file's `node` at `path` is what the merged values hold
+    /// (a later file or override may have replaced it; then only the later
+    /// one is checked, so each finding is reported once, where it applies).
+    /// Maps merge, so a map is always looked into.
+    fn effective(&self, path: &[String], node: &VNode) -> bool {
+        match self.merged.get_segments(path) {
+            None => false,
+            Some(m) => matches!((&m.value, &node.value), (VValue::Map(_), VValue::Map(_))) || m.origin == node.origin,
+        }
+    }
+
     fn push(&mut self, d: Diagnostic, node: &VNode) {
         self.diags.push(with_env_note(d, node));
     }
@@ -145,6 +156,9 @@ impl Checker<'_> {
     }
 
     fn entry(&mut self, node: &VNode, path: &mut Vec<String>) {
+        if !self.effective(path, node) {
+            return;
+        }
         let here = dotted(path);
         let Some(schema) = keys::lookup(path) else {
             self.unknown_key(node, path);
@@ -319,9 +333,11 @@ impl Checker<'_> {
 
     fn placeholders(&mut self, tree: &VNode) {
         let mut found: Vec<(String, VNode)> = Vec::new();
+        let merged = self.merged;
         tree.walk(&mut Vec::new(), &mut |path, node| {
             if let Some(s) = node.as_str()
                 && is_placeholder(s)
+                && merged.get_segments(path).is_some_and(|m| m.origin == node.origin)
                 && path.first().is_none_or(|p| p != "custom")
                 && !(path.len() >= 2 && path[0] == "hub" && path[1] == "extraConfig")
             {
@@ -353,7 +369,8 @@ impl Checker<'_> {
         for (name, section) in sections {
             path.push(name.clone());
             let here = dotted(path);
-            if !keys::pattern_matches("^[A-Z].*$", name) {
+            if !self.effective(path, section) {
+            } else if !keys::pattern_matches("^[A-Z].*$", name) {
                 self.unknown_key(section, path);
             } else if section.is_null() {
             } else if section.as_map().is_none() {
@@ -391,6 +408,10 @@ impl Checker<'_> {
         for (trait_name, value) in section.as_map().unwrap_or_default() {
             path.push(trait_name.clone());
             let here = dotted(path);
+            if !self.effective(path, value) {
+                path.pop();
+                continue;
+            }
             match sections::find_trait(name, trait_name) {
                 None => {
                     let mut d = Diagnostic::warning(
@@ -463,6 +484,10 @@ impl Checker<'_> {
         for (trait_name, value) in section.as_map().unwrap_or_default() {
             path.push(trait_name.clone());
             let here = dotted(path);
+            if !self.effective(path, value) {
+                path.pop();
+                continue;
+            }
             match ks::lookup(trait_name) {
                 None => {
                     let mut d =

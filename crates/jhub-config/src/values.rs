@@ -148,6 +148,17 @@ impl VNode {
         path.iter().try_fold(self, |node, key| node.child(key.as_ref()))
     }
 
+    /// Descendant by path segments, where `[i]` selects a list item.
+    pub fn get_segments<S: AsRef<str>>(&self, path: &[S]) -> Option<&VNode> {
+        path.iter().try_fold(self, |node, seg| {
+            let seg = seg.as_ref();
+            match seg.strip_prefix('[').and_then(|s| s.strip_suffix(']')).and_then(|i| i.parse::<usize>().ok()) {
+                Some(i) => node.as_seq()?.get(i),
+                None => node.child(seg),
+            }
+        })
+    }
+
     /// Set a value at `path`, creating maps on the way (a non-map in the way is replaced).
     pub fn set_path<S: AsRef<str>>(&mut self, path: &[S], value: VNode) {
         let Some((first, rest)) = path.split_first() else {

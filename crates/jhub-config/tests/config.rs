@@ -986,3 +986,28 @@ fn spawner_problems_from_podspec_point_at_lines() {
     assert_eq!(l.config.spawner.pod.mem_limit, Some(4 << 30), "16G-style sizes are 1024-based");
     assert_eq!(l.config.spawner.start_timeout, 120);
 }
+
+#[test]
+fn findings_follow_the_effective_value() {
+    // Helm validates the merged values: what a later file replaced is not reported.
+    let a = text(
+        "a.yaml",
+        "proxy:\n  service:\n    nodePorts:\n      http: 34567\n  secretToken: \"<TOKEN>\"\ncull:\n  timeout: \"600\"\nhub:\n  baseURL: /x/\n",
+    );
+    let b = text(
+        "b.yaml",
+        "proxy:\n  service:\n    nodePorts:\n      http: 30080\n  secretToken: real-token\ncull:\n  timeout: 900\nhub:\n  baseURL: /y/\n",
+    );
+    expect![[r#"
+        failed
+        error: unknown key `baseURL` under `hub`
+         --> b.yaml:9:3
+          |
+        9 |   baseURL: /y/
+          |   ^^^^^^^
+          = note: z2jh's schema does not allow it, so helm would refuse the install
+          = help: did you mean `baseUrl`?
+
+    "#]]
+    .assert_eq(&run(&[a, b], &Environment::empty()));
+}
