@@ -193,6 +193,7 @@ impl Checker<'_> {
             "singleuser.memory.limit" | "singleuser.memory.guarantee" => self.byte_spec(node, &here),
             "proxy.service.nodePorts.http" | "proxy.service.nodePorts.https" => self.node_port(node, &here),
             "hub.extraVolumes" => self.hub_extra_volumes(node),
+            "hub.services" => self.hub_services(node, &here),
             _ => {}
         }
         if matches!(schema.shape, Shape::Closed | Shape::Pattern(_))
@@ -327,6 +328,23 @@ impl Checker<'_> {
                     .help("remove this entry"),
                     item,
                 );
+            }
+        }
+    }
+
+    /// z2jh services with a `command` are processes the Python hub starts.
+    fn hub_services(&mut self, node: &VNode, here: &str) {
+        for (name, service) in node.as_map().unwrap_or_default() {
+            if let Some(command) = service.child("command").filter(|c| !c.is_null()) {
+                let path = format!("{here}.{name}.command");
+                let d = Diagnostic::warning("ignored-key", format!("`{path}` is valid z2jh, not supported by jhub, ignored"))
+                    .key(&path)
+                    .at(command.origin.location())
+                    .note("the Python hub starts such services as its own subprocesses; jhub does not run subprocesses")
+                    .help(format!(
+                        "run the service yourself (e.g. as a sidecar or Deployment) and set `{here}.{name}.url` and an apiToken"
+                    ));
+                self.ignore(&path, d, command);
             }
         }
     }

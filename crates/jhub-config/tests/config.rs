@@ -257,6 +257,20 @@ fn ignored_keys_are_reported_once_at_the_last_file() {
     "#]],
     );
     check(
+        "hub:\n  services:\n    monitor:\n      command: [python3, -m, monitor]\n      apiToken: 0123456789abcdef\n",
+        expect![[r#"
+            ok
+            warning: `hub.services.monitor.command` is valid z2jh, not supported by jhub, ignored
+             --> values.yaml:4:7
+              |
+            4 |       command: [python3, -m, monitor]
+              |       ^^^^^^^
+              = note: the Python hub starts such services as its own subprocesses; jhub does not run subprocesses
+              = help: run the service yourself (e.g. as a sidecar or Deployment) and set `hub.services.monitor.url` and an apiToken
+
+        "#]],
+    );
+    check(
         "rbac:\n  enabled: true\n",
         expect![[r#"
         ok
