@@ -23,133 +23,227 @@ pub type Dict = Map<String, Value>;
 #[serde(default, deny_unknown_fields)]
 pub struct SpawnerConfig {
     // ---- the notebook container
+    /// Container image of the notebook server, e.g. quay.io/jupyter/base-notebook:latest.
     pub image: String,
+    /// imagePullPolicy: IfNotPresent, Always or Never; null omits it.
     pub image_pull_policy: Option<String>,
     /// Secret names (strings) or `{name: ...}` objects.
     pub image_pull_secrets: Vec<Value>,
     /// `None` = the image's CMD; z2jh sets `["jupyterhub-singleuser"]`.
     pub cmd: Option<Vec<String>>,
+    /// Extra arguments appended after cmd.
     pub args: Vec<String>,
     /// 0 means 8888.
     pub port: i64,
+    /// Address the server binds to inside the pod. Default 0.0.0.0.
     pub ip: String,
+    /// Container workingDir (template expanded).
     pub working_dir: Option<String>,
     /// name → string, or name → EnvVar object (`valueFrom`).
     pub environment: Dict,
+    /// URL path the server opens first, e.g. /lab.
     pub default_url: String,
+    /// Root directory of the server (JUPYTERHUB_ROOT_DIR).
     pub notebook_dir: String,
+    /// Start the single-user server with debug logging.
     pub debug: bool,
+    /// Ask the server to ignore per-user config files.
     pub disable_user_config: bool,
+    /// Hub environment variables passed to the server (KubeSpawner: none).
     pub env_keep: Vec<Value>,
+    /// Extra scopes the server's OAuth client may request.
     pub oauth_client_allowed_scopes: Vec<Value>,
+    /// Roles of the server's OAuth client (deprecated in JupyterHub).
     pub oauth_roles: Vec<Value>,
+    /// Scopes of the server's API token.
     pub server_token_scopes: Vec<Value>,
+    /// Container lifecycle (postStart / preStop), not template-expanded.
     pub lifecycle_hooks: Dict,
+    /// Container fields that replace what KubeSpawner built (top level only).
     pub extra_container_config: Dict,
 
     // ---- resources
+    /// CPU limit in cores, a number (e.g. 8); strings are refused.
     pub cpu_limit: Option<f64>,
+    /// CPU request in cores, a number (e.g. 0.5); strings are refused.
     pub cpu_guarantee: Option<f64>,
     /// Bytes.
     pub mem_limit: Option<u64>,
     /// Bytes.
     pub mem_guarantee: Option<u64>,
+    /// Extra resource limits, e.g. {"nvidia.com/gpu": "1"}.
     pub extra_resource_limits: Dict,
+    /// Extra resource requests, e.g. {"nvidia.com/gpu": "1"}.
     pub extra_resource_guarantees: Dict,
 
     // ---- security
+    /// Container runAsUser; null omits it.
     pub uid: Option<i64>,
+    /// Container runAsGroup; null omits it.
     pub gid: Option<i64>,
+    /// Pod securityContext.fsGroup; null omits it.
     pub fs_gid: Option<i64>,
+    /// Pod securityContext.supplementalGroups (integers).
     pub supplemental_gids: Vec<Value>,
+    /// Run the notebook container privileged. Default false.
     pub privileged: bool,
+    /// Container allowPrivilegeEscalation; null omits the field. Default false.
     pub allow_privilege_escalation: Option<bool>,
+    /// Container securityContext fields (camelCase) applied on top of uid/gid/privileged.
     pub container_security_context: Dict,
+    /// Pod securityContext fields (camelCase) applied on top of fs_gid/supplemental_gids.
     pub pod_security_context: Dict,
+    /// Pod serviceAccountName (template expanded).
     pub service_account: Option<String>,
+    /// Pod automountServiceAccountToken; null = only when a service account is set.
     pub automount_service_account_token: Option<bool>,
 
     // ---- pod spec
+    /// nodeSelector labels, e.g. {"gputype": "A100"}.
     pub node_selector: Dict,
     /// List, or mapping taken in sorted key order (same for the fields below).
     pub tolerations: Value,
+    /// NodeSelectorTerms the pod's node must match.
     pub node_affinity_required: Value,
+    /// PreferredSchedulingTerms for the pod's node affinity.
     pub node_affinity_preferred: Value,
+    /// PodAffinityTerms the pod must satisfy.
     pub pod_affinity_required: Value,
+    /// WeightedPodAffinityTerms for pod affinity.
     pub pod_affinity_preferred: Value,
+    /// PodAffinityTerms for pod anti-affinity.
     pub pod_anti_affinity_required: Value,
+    /// WeightedPodAffinityTerms for pod anti-affinity.
     pub pod_anti_affinity_preferred: Value,
+    /// Pod volumes (templates expanded).
     pub volumes: Value,
+    /// volumeMounts of the notebook container (templates expanded).
     pub volume_mounts: Value,
+    /// Init containers run before the notebook container.
     pub init_containers: Value,
+    /// Sidecar containers appended after the notebook container.
     pub extra_containers: Value,
+    /// Pod schedulerName.
     pub scheduler_name: Option<String>,
+    /// Pod priorityClassName.
     pub priority_class_name: String,
+    /// Pod spec fields that replace what KubeSpawner built (top level only).
     pub extra_pod_config: Dict,
 
     // ---- metadata
+    /// Extra pod labels (templates expanded).
     pub extra_labels: Dict,
+    /// Extra pod annotations (templates expanded).
     pub extra_annotations: Dict,
+    /// Labels put on every pod and PVC (z2jh replaces KubeSpawner's default set).
     pub common_labels: Dict,
+    /// Value of the `component` label of user pods. Default singleuser-server.
     pub component_label: String,
 
     // ---- names and namespaces
+    /// Namespace user pods are created in.
     pub namespace: String,
+    /// Template of the pod name. Default jupyter-{user_server}.
     pub pod_name_template: String,
+    /// Template of the PVC name. Default claim-{user_server}.
     pub pvc_name_template: String,
+    /// Template of the pod's DNS name. Default {name}.{namespace}.svc.cluster.local.
     pub dns_name_template: String,
+    /// Template of the internal-SSL Secret name. Default {pod_name}.
     pub secret_name_template: String,
+    /// How user and server names become object names: safe (default) or escape.
     pub slug_scheme: SlugScheme,
+    /// Put each user's pods into their own namespace.
     pub enable_user_namespaces: bool,
+    /// Template of per-user namespace names. Default {hubnamespace}-{username}.
     pub user_namespace_template: String,
+    /// Labels of per-user namespaces.
     pub user_namespace_labels: Dict,
+    /// Annotations of per-user namespaces.
     pub user_namespace_annotations: Dict,
 
     // ---- storage
+    /// Create the user's PVC before starting the pod.
     pub storage_pvc_ensure: bool,
     /// Sent verbatim as the PVC request (`null` if unset, like KubeSpawner).
     pub storage_capacity: Option<String>,
+    /// PVC storageClassName ("" = no class); null leaves it unset.
     pub storage_class: Option<String>,
+    /// PVC accessModes. Default [ReadWriteOnce].
     pub storage_access_modes: Vec<Value>,
+    /// PVC selector (templates expanded).
     pub storage_selector: Dict,
+    /// Extra PVC labels (templates expanded).
     pub storage_extra_labels: Dict,
+    /// Extra PVC annotations (templates expanded).
     pub storage_extra_annotations: Dict,
+    /// Delete the PVC when the user or named server is deleted. Default true.
     pub delete_pvc: bool,
+    /// Keep using the PVC name stored in the server state. Default true.
     pub remember_pvc_name: bool,
+    /// Adopt PVCs named by the pre-7 escape scheme. Default true.
     pub handle_legacy_names: bool,
 
     // ---- lifecycle
+    /// Seconds a spawn may take before it is abandoned. Default 60 (z2jh 300).
     pub start_timeout: i64,
+    /// Seconds the hub waits for the started server to answer HTTP. Default 30.
     pub http_timeout: i64,
+    /// Seconds between the hub's checks that the server still runs. Default 30.
     pub poll_interval: i64,
+    /// Random fraction added to poll_interval. Default 0.1.
     pub poll_jitter: f64,
+    /// Failed spawns in a row before the hub gives up (0 = never).
     pub consecutive_failure_limit: i64,
+    /// Seconds of grace when deleting a pod. Default 1.
     pub delete_grace_period: i64,
+    /// Delete pods whose notebook container terminated. Default true.
     pub delete_stopped_pods: bool,
+    /// Report pod events as spawn progress. Default true.
     pub events_enabled: bool,
+    /// Create a Service per pod and reach the pod through it.
     pub services_enabled: bool,
+    /// Template of the address the hub uses to reach the pod.
     pub pod_connect_ip: String,
+    /// Progress message shown while a spawn takes long ({seconds} is replaced).
     pub slow_spawn_message: String,
+    /// Seconds before the first slow-spawn message. Default 60.
     pub slow_spawn_message_threshold: i64,
+    /// Seconds between slow-spawn messages. Default 5.
     pub slow_spawn_message_frequency: i64,
+    /// Seconds per Kubernetes API call. Default 3.
     pub k8s_api_request_timeout: i64,
+    /// Seconds to keep retrying a Kubernetes API call. Default 30.
     pub k8s_api_request_retry_timeout: i64,
+    /// Kubernetes API URL override.
     pub k8s_api_host: String,
+    /// CA bundle for the Kubernetes API.
     pub k8s_api_ssl_ca_cert: String,
+    /// Verify the Kubernetes API certificate.
     pub k8s_api_verify_ssl: Option<bool>,
+    /// Worker threads for Kubernetes calls (unused by jhub).
     pub k8s_api_threadpool_workers: i64,
+    /// IP or host the server uses to reach the hub.
     pub hub_connect_ip: Option<String>,
+    /// Port the server uses to reach the hub.
     pub hub_connect_port: i64,
+    /// URL the server uses to reach the hub.
     pub hub_connect_url: Option<String>,
+    /// Mount path of the internal-SSL certificates.
     pub secret_mount_path: String,
+    /// Extra subject alternative names for internal SSL.
     pub ssl_alt_names: Vec<Value>,
+    /// Include localhost names in internal-SSL certificates.
     pub ssl_alt_names_include_local: bool,
 
     // ---- spawn form
     /// List of profiles, or mapping taken in sorted key order.
     pub profile_list: Value,
+    /// HTML form replacing the profile form.
     pub options_form: String,
+    /// Jinja template replacing the profile form.
     pub profile_form_template: String,
+    /// Extra directories searched first for the profile form template.
     pub additional_profile_form_template_paths: Vec<Value>,
 }
 
@@ -277,6 +371,7 @@ impl Default for SpawnerConfig {
 
 /// Why a trait could not be set.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[allow(missing_docs)] // variant fields are named in the #[error] messages
 pub enum SetTraitError {
     /// The value does not fit the trait's type.
     #[error(transparent)]
@@ -304,7 +399,9 @@ pub(crate) fn suggestion_text(suggestion: &Option<&'static str>) -> String {
 /// stores it on the spawner object (only a DEBUG log) and it has no effect.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StrayAttribute {
+    /// The key as written.
     pub name: String,
+    /// The value it was given.
     pub value: Value,
     /// The trait the author probably meant.
     pub suggestion: Option<&'static str>,

@@ -21,10 +21,12 @@ pub const KUBESPAWNER_VERSION: &str = "7.1.0";
 /// Why a manifest could not be built. KubeSpawner fails the spawn in all
 /// these cases too; jhub says which setting is at fault.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[allow(missing_docs)] // variant fields are named in the #[error] messages
 pub enum ManifestError {
     /// A `{field}` template could not be expanded.
     #[error("expanding {setting}: {source}")]
     Template {
+        /// The setting whose template failed.
         setting: String,
         #[source]
         source: FormatError,
@@ -51,9 +53,13 @@ fn model_error(setting: &str) -> impl Fn(String) -> ManifestError + '_ {
 /// The names of one server's objects.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServerNames {
+    /// Name of the pod (`jupyter-{user_server}` by default).
     pub pod_name: String,
+    /// Name of the PVC (`claim-{user_server}` by default).
     pub pvc_name: String,
+    /// `{pod}.{namespace}.svc.cluster.local` by default; used with internal SSL / services.
     pub dns_name: String,
+    /// Namespace of the pod and PVC.
     pub namespace: String,
 }
 
@@ -170,7 +176,9 @@ pub fn legacy_pvc_name(cfg: &SpawnerConfig, user: &str, user_id: i64, server: &s
 /// Everything about one spawn that is not configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PodContext {
+    /// The raw user name.
     pub user_name: String,
+    /// The hub's user id (`{userid}`).
     pub user_id: i64,
     /// `""` for the default server.
     pub server_name: String,

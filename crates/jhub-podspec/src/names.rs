@@ -183,22 +183,37 @@ pub fn profile_slug(display_name: &str) -> String {
 /// with [`UserProperties::with_names`] once they are known.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserProperties {
+    /// `{userid}`: the hub's numeric user id.
     pub userid: String,
+    /// `{unescaped_username}`: the raw user name.
     pub unescaped_username: String,
+    /// `{unescaped_servername}`: the raw server name (`""` for the default server).
     pub unescaped_servername: String,
+    /// `{hubnamespace}`: the hub's namespace (`user` when it is `default`).
     pub hubnamespace: String,
+    /// `{username}`: the user name slug of the configured scheme.
     pub username: String,
+    /// `{servername}`: the server name slug of the configured scheme.
     pub servername: String,
+    /// `{user_server}`: user and server slugs joined by `--` (scheme-dependent).
     pub user_server: String,
+    /// `{safe_username}`: the `safe`-scheme user slug.
     pub safe_username: String,
+    /// `{safe_servername}`: the `safe`-scheme server slug.
     pub safe_servername: String,
+    /// `{safe_user_server}`: `safe`-scheme user/server slug (hashed with `multi_slug` when too long).
     pub safe_user_server: String,
+    /// `{escaped_username}`: the legacy `escape`-scheme user slug.
     pub escaped_username: String,
+    /// `{escaped_servername}`: the legacy `escape`-scheme server slug.
     pub escaped_servername: String,
+    /// `{escaped_user_server}`: `{escaped_username}--{escaped_servername}`.
     pub escaped_user_server: String,
     /// `None` until computed; templates then see `pod_name_unavailable!` like KubeSpawner's.
     pub pod_name: Option<String>,
+    /// `{pvc_name}`, once known.
     pub pvc_name: Option<String>,
+    /// `{namespace}`: the namespace the server's objects live in.
     pub namespace: String,
 }
 

@@ -31,21 +31,28 @@ const UNLISTED_SUFFIX: &str = "--unlisted-choice";
 /// One predefined choice of a profile option.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Choice {
+    /// The key under `choices`; the value stored in `user_options`.
     pub key: String,
+    /// Text of the `<option>`.
     pub display_name: String,
+    /// Selected when the user names no choice.
     pub default: bool,
+    /// Settings applied when this choice is used.
     pub kubespawner_override: Dict,
 }
 
 /// The free-text ("Other...") entry of a profile option.
 #[derive(Debug, Clone, Serialize)]
 pub struct UnlistedChoice {
+    /// Whether free text is accepted.
     pub enabled: bool,
     /// Label of the text input.
     pub display_name: String,
     /// Entry shown in the `<select>`, default `Other...`.
     pub display_name_in_choices: String,
+    /// Python `re.match` pattern the text must match (see [`UnlistedChoice::accepts`]).
     pub validation_regex: Option<String>,
+    /// Shown when the pattern does not match.
     pub validation_message: Option<String>,
     /// Strings may contain `{value}`, replaced by the user's text.
     pub kubespawner_override: Dict,
@@ -75,10 +82,13 @@ impl UnlistedChoice {
 /// One option (a `<select>`) of a profile.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ProfileOption {
+    /// The option key (`user_options` key).
     pub key: String,
+    /// Label of the `<select>`.
     pub display_name: String,
     /// In definition order; exactly one is `default` when any exist.
     pub choices: Vec<Choice>,
+    /// The free-text entry (disabled unless configured).
     pub unlisted_choice: UnlistedChoice,
 }
 
@@ -99,11 +109,15 @@ impl ProfileOption {
 /// One initialised profile.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Profile {
+    /// Identifier in forms and `user_options["profile"]`.
     pub slug: String,
+    /// Heading shown on the spawn page.
     pub display_name: String,
+    /// Paragraph under the heading (raw text; escape it when rendering).
     pub description: Option<String>,
     /// Exactly one profile of a list is the default.
     pub default: bool,
+    /// Settings applied when the profile is chosen.
     pub kubespawner_override: Dict,
     /// In definition order.
     pub options: Vec<ProfileOption>,
@@ -112,6 +126,7 @@ pub struct Profile {
 /// An initialised `profile_list` (KubeSpawner's `_get_initialized_profile_list`).
 #[derive(Debug, Clone, PartialEq, Serialize, Default)]
 pub struct ProfileList {
+    /// In display order.
     pub profiles: Vec<Profile>,
 }
 
@@ -120,13 +135,16 @@ pub struct ProfileList {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{path}: {message}")]
 pub struct ProfileListError {
+    /// Path relative to the list, e.g. `[0].profile_options.image`.
     pub path: String,
+    /// What is wrong.
     pub message: String,
 }
 
 /// Why `user_options` cannot be used for a spawn. Messages name the
 /// offending option and list valid values.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[allow(missing_docs)] // variant fields are named in the #[error] messages
 pub enum UserOptionsError {
     #[error("Unknown profile '{requested}'; choose one of: {available}")]
     UnknownProfile { requested: String, available: String },
@@ -167,6 +185,7 @@ pub enum OptionValue {
 pub struct Selection {
     /// Index into [`ProfileList::profiles`].
     pub profile: usize,
+    /// The chosen profile's slug.
     pub slug: String,
     /// `(option key, value)` in definition order.
     pub options: Vec<(String, OptionValue)>,
@@ -175,6 +194,7 @@ pub struct Selection {
 /// The effective settings for one spawn.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ResolvedOptions {
+    /// The settings with the profile's overrides applied.
     pub config: SpawnerConfig,
     /// `None` when no profile list is configured.
     pub selection: Option<Selection>,
@@ -674,6 +694,7 @@ pub fn resolve(cfg: &SpawnerConfig, options: &UserOptions) -> Result<ResolvedOpt
 /// `profile-option-<slug>--<rest>` field as `<rest>: <first value>`.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct FormOptions {
+    /// The resulting `user_options`.
     pub user_options: UserOptions,
     /// Fields that are neither `profile` nor `profile-option-*` (KubeSpawner logs and drops them).
     pub ignored_fields: Vec<String>,
@@ -822,30 +843,39 @@ fn check_override(
 /// field names and values must stay as given so `options_from_form` works).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SpawnForm {
+    /// In display order.
     pub profiles: Vec<FormProfile>,
 }
 
 /// One profile: a radio button `name="profile" value="<slug>" id="<radio_id>"`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FormProfile {
+    /// The radio button's value.
     pub slug: String,
+    /// Heading (raw text: escape it).
     pub display_name: String,
+    /// Paragraph under the heading (raw text: escape it).
     pub description: Option<String>,
+    /// Whether this is the configured default profile.
     pub is_default: bool,
     /// Pre-checked (saved profile, else the default one).
     pub checked: bool,
     /// `profile-item-<slug>`.
     pub radio_id: String,
+    /// The profile's options in definition order.
     pub options: Vec<FormOption>,
 }
 
 /// One option: `<select name="<field_name>" id="<field_name>">`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FormOption {
+    /// The option key.
     pub key: String,
+    /// Label of the `<select>`.
     pub display_name: String,
     /// `profile-option-<slug>--<key>`.
     pub field_name: String,
+    /// Predefined choices in definition order.
     pub choices: Vec<FormChoice>,
     /// Present when free text is allowed: an extra `<option value="unlisted-choice">`
     /// and a text input.
@@ -857,9 +887,13 @@ pub struct FormOption {
 /// One `<option value="<key>">`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FormChoice {
+    /// The `<option>` value.
     pub key: String,
+    /// The `<option>` text (raw: escape it).
     pub display_name: String,
+    /// Whether this is the option's default choice.
     pub is_default: bool,
+    /// Pre-selected.
     pub selected: bool,
 }
 
@@ -869,7 +903,9 @@ pub struct FormUnlisted {
     /// `profile-option-<slug>--<key>--unlisted-choice`: the input's name when
     /// "Other" is selected (the select then must not submit its own name).
     pub field_name: String,
+    /// Label of the text input.
     pub display_name: String,
+    /// Text of the extra `<option value="unlisted-choice">`.
     pub display_name_in_choices: String,
     /// For the input's `pattern` attribute.
     pub validation_regex: Option<String>,
@@ -877,6 +913,7 @@ pub struct FormUnlisted {
     pub validation_message: Option<String>,
     /// Saved free text to pre-fill.
     pub value: Option<String>,
+    /// Whether "Other" is pre-selected.
     pub selected: bool,
 }
 

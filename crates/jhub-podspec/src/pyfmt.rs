@@ -9,6 +9,7 @@
 
 /// Why a Python format string could not be rendered.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[allow(missing_docs)] // variant fields are named in the #[error] messages
 pub enum FormatError {
     #[error("single '}}' in template {template:?} (write '}}}}' for a literal brace)")]
     SingleCloseBrace { template: String },

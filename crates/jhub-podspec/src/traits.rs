@@ -49,8 +49,11 @@ pub enum TraitKind {
 /// One trait: its name as written in config, its kind and a one-line doc.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TraitDef {
+    /// The trait name as written in config (`cpu_limit`).
     pub name: &'static str,
+    /// Its value type.
     pub kind: TraitKind,
+    /// One line saying what it does.
     pub doc: &'static str,
 }
 

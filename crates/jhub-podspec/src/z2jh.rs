@@ -45,15 +45,19 @@ pub enum Severity {
 pub struct ValueProblem {
     /// Dotted path with list indices, e.g. `singleuser.profileList[0].kubespawner_override.mem_limit`.
     pub path: String,
+    /// What is wrong and how to fix it.
     pub message: String,
+    /// Error or warning.
     pub severity: Severity,
 }
 
 impl ValueProblem {
+    /// An error at `path`.
     pub fn error(path: impl Into<String>, message: impl Into<String>) -> Self {
         Self { path: path.into(), message: message.into(), severity: Severity::Error }
     }
 
+    /// A warning at `path`.
     pub fn warning(path: impl Into<String>, message: impl Into<String>) -> Self {
         Self { path: path.into(), message: message.into(), severity: Severity::Warning }
     }
@@ -76,10 +80,13 @@ pub struct ChartNames {
     pub hub: String,
     /// The Secret holding `singleuser.extraFiles`.
     pub singleuser: String,
+    /// The chart-made registry Secret (`imagePullSecret.create`).
     pub image_pull_secret: String,
+    /// The CHP API Service.
     pub proxy_api: String,
     /// The user-scheduler's scheduler name.
     pub user_scheduler: String,
+    /// The user pods' PriorityClass (`scheduling.podPriority`).
     pub priority: String,
 }
 
