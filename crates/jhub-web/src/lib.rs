@@ -1,1 +1,51 @@
-//! HTTP front end: /hub/api, the hub's OAuth provider, pages and templates, cookies and XSRF.
+//! HTTP front end of the hub: `/hub/api` (JupyterHub's REST API), the OAuth
+//! provider single-user servers log in through, the hub's pages, cookies and
+//! XSRF.
+//!
+//! Owns: routing, authentication of requests ([`auth`]), the API route/scope
+//! table ([`api::table`]), JSON models ([`models`]), templates, HTTP status
+//! codes (only this crate knows them).
+//!
+//! Must not touch: Kubernetes, CHP or SQL directly — everything goes through
+//! [`jhub_hub::Hub`] and the [`jhub_auth::Authenticator`].
+
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod cookies;
+pub mod error;
+pub mod middleware;
+pub mod models;
+pub mod pages;
+pub mod templates;
+
+pub use app::{App, WebSettings};
+pub use templates::Templates;
+
+use axum::Router;
+use std::future::Future;
+use std::net::SocketAddr;
+
+/// The whole hub router.
+pub fn router(app: App) -> Router {
+    let base = app.settings.layout.base_url().to_string();
+    let api_prefix = format!("{base}hub/api");
+    let api = api::router(&app);
+    Router::new()
+        .route(&format!("{api_prefix}/"), axum::routing::get(api::hub::root))
+        .nest(&api_prefix, api)
+        .nest(&format!("{base}hub"), pages::router())
+        .fallback(pages::outside_hub)
+        .layer(axum::middleware::from_fn_with_state(app.clone(), middleware::hub_headers))
+        .with_state(app)
+}
+
+/// Serves until `shutdown` resolves, then finishes in-flight requests.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: App,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let service = router(app).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, service).with_graceful_shutdown(shutdown).await
+}
