@@ -379,3 +379,32 @@ fn sort_by_position(diags: &mut [Diagnostic], _sources: &SourceMap, order: &[Str
         None => (usize::MAX, 0, 0),
     });
 }
+
+/// What `jhub check-config` prints and whether it succeeded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckReport {
+    /// Diagnostics (human or JSON), then with `print` the effective values
+    /// (human format only), then a one-line summary (human format only).
+    pub output: String,
+    /// False when there is at least one error (exit non-zero).
+    pub ok: bool,
+}
+
+/// `jhub check-config [--print] [--format json] FILE...` in one call.
+pub fn check_config(sources: &[Source], env: &Environment, format: Format, print: bool) -> CheckReport {
+    let (mut output, diagnostics, ok) = match load(sources, env) {
+        Ok(loaded) => {
+            let mut out = loaded.render_diagnostics(format);
+            if print && format == Format::Human {
+                out.push_str(&print_effective(&loaded));
+            }
+            (out, loaded.diagnostics, true)
+        }
+        Err(failure) => (failure.render(format), failure.diagnostics, false),
+    };
+    if format == Format::Human {
+        let verdict = if ok { "configuration is usable" } else { "configuration has errors" };
+        output.push_str(&format!("check-config: {verdict} ({})\n", summary(&diagnostics)));
+    }
+    CheckReport { output, ok }
+}

@@ -122,3 +122,74 @@ fn fixed_seed_loads_with_warnings() {
 
     "#]].assert_eq(&text);
 }
+
+#[test]
+fn check_config_exit_status_and_summary() {
+    let bad = jhub_config::check_config(&[fixture("config.yaml")], &Environment::empty(), Format::Human, false);
+    assert!(!bad.ok);
+    assert!(
+        bad.output.ends_with("check-config: configuration has errors (1 error, 0 warnings, 0 info)\n"),
+        "{}",
+        bad.output
+    );
+    let good = jhub_config::check_config(&[fixture("config-fixed.yaml")], &Environment::empty(), Format::Human, true);
+    assert!(good.ok);
+    assert!(good.output.contains("cpu_gurantee: 1  # "), "--print output is included");
+    assert!(
+        good.output.ends_with("check-config: configuration is usable (0 errors, 10 warnings, 1 info)\n"),
+        "{}",
+        good.output
+    );
+    let json = jhub_config::check_config(&[fixture("config.yaml")], &Environment::empty(), Format::Json, false);
+    let parsed: serde_json::Value = serde_json::from_str(&json.output).unwrap();
+    assert_eq!(parsed[0]["location"]["line"], 49);
+    assert_eq!(parsed[0]["code"], "yaml-indent");
+}
+
+/// Lines (1-based) of the fixture that contain `needle`, computed from the file.
+fn lines_with(name: &str, needle: &str) -> Vec<usize> {
+    let text = std::fs::read_to_string(format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR")))
+        .unwrap_or_else(|e| panic!("fixture {name}: {e}"));
+    text.lines().enumerate().filter(|(_, l)| l.contains(needle)).map(|(i, _)| i + 1).collect()
+}
+
+#[test]
+fn each_seed_mistake_is_reported_at_its_own_line() {
+    let loaded = load(&[fixture("config-fixed.yaml")], &Environment::empty()).unwrap();
+    let lines_of = |code: &str, key_part: &str| -> Vec<usize> {
+        loaded
+            .diagnostics
+            .iter()
+            .filter(|d| d.code == code && d.key.as_deref().is_some_and(|k| k.contains(key_part)))
+            .map(|d| d.location.as_ref().unwrap().line)
+            .collect()
+    };
+    for typo in ["cpu_gurantee", "memo_gurantee", "mem_gurantee"] {
+        assert_eq!(
+            lines_of("unknown-trait", &format!(".{typo}")),
+            lines_with("config-fixed.yaml", &format!("{typo}:")),
+            "{typo}"
+        );
+    }
+    for placeholder in [
+        "<GENERATE SECRET TOKEN BY YOURSELF>",
+        "<COPY IT FROM YOUR OAUTH2 SERVER>",
+        "<adminer_username>",
+        "<group_name>",
+    ] {
+        let reported: Vec<usize> = loaded
+            .diagnostics
+            .iter()
+            .filter(|d| d.code == "placeholder" && d.message.contains(placeholder))
+            .map(|d| d.location.as_ref().unwrap().line)
+            .collect();
+        assert_eq!(reported, lines_with("config-fixed.yaml", placeholder), "{placeholder}");
+    }
+    assert_eq!(lines_of("node-port-range", "nodePorts.http"), lines_with("config-fixed.yaml", "http: 34567"));
+    let cpu = loaded.diagnostics.iter().find(|d| d.message.contains("cpu_gurantee")).unwrap();
+    assert_eq!(cpu.help.as_deref(), Some("did you mean `cpu_guarantee`?"));
+    assert!(cpu.notes[0].contains("Kubernetes sets the CPU request equal to the limit: every server reserves 8 CPUs"));
+    let broken = load(&[fixture("config.yaml")], &Environment::empty()).unwrap_err();
+    let loc = broken.diagnostics[0].location.as_ref().unwrap();
+    assert_eq!((loc.line, loc.col), (lines_with("config.yaml", "   extraPodConfig:")[0], 4));
+}
