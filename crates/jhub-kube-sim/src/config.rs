@@ -105,15 +105,16 @@ impl SimConfig {
     /// `jupyterhub-user-scheduler` runs besides the default one; storage class `nfs-csi` is the
     /// default class; namespace `jhub` exists.
     pub fn seed_cluster() -> Self {
-        let mut cfg = Self::default();
-        cfg.nodes = vec![
-            NodeConfig::new("l1").cpu("32").memory("128Gi").gpus(2).label("gputype", "A100"),
-            NodeConfig::new("l2").cpu("32").memory("128Gi").gpus(2).label("gputype", "P100"),
-        ];
-        cfg.schedulers = vec!["default-scheduler".into(), "jupyterhub-user-scheduler".into()];
-        cfg.storage_classes = vec!["nfs-csi".into()];
-        cfg.default_storage_class = Some("nfs-csi".into());
-        cfg
+        Self {
+            nodes: vec![
+                NodeConfig::new("l1").cpu("32").memory("128Gi").gpus(2).label("gputype", "A100"),
+                NodeConfig::new("l2").cpu("32").memory("128Gi").gpus(2).label("gputype", "P100"),
+            ],
+            schedulers: vec!["default-scheduler".into(), "jupyterhub-user-scheduler".into()],
+            storage_classes: vec!["nfs-csi".into()],
+            default_storage_class: Some("nfs-csi".into()),
+            ..Self::default()
+        }
     }
 
     /// Reads a YAML (or JSON, which is YAML) file.
@@ -544,7 +545,7 @@ mod duration_text {
     }
 
     fn secs(v: f64) -> Option<Duration> {
-        (v.is_finite() && v >= 0.0 && v < 1e9).then(|| Duration::from_secs_f64(v))
+        (v.is_finite() && (0.0..1e9).contains(&v)).then(|| Duration::from_secs_f64(v))
     }
 
     pub(super) fn parse(t: &str) -> Option<Duration> {

@@ -71,12 +71,11 @@ fn handle(core: &Arc<Core>, rec: &WatchRecord) {
             let pvc = (**obj).clone();
             core.tasks.spawn(async move { provision(core2, pvc).await });
         }
-        (Resource::PersistentVolumeClaims, EventType::Modified) => {
+        (Resource::PersistentVolumeClaims, EventType::Modified)
             if s(obj, "/status/phase") == "Bound"
-                && rec.prev.as_deref().is_some_and(|p| s(p, "/status/phase") != "Bound")
-            {
-                core.bump_capacity();
-            }
+                && rec.prev.as_deref().is_some_and(|p| s(p, "/status/phase") != "Bound") =>
+        {
+            core.bump_capacity();
         }
         (Resource::PersistentVolumeClaims, EventType::Deleted) => {
             let pv = s(obj, "/spec/volumeName").to_string();

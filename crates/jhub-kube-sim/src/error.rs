@@ -59,12 +59,12 @@ pub struct ApiError {
     /// Human-readable message in the API server's wording.
     pub message: String,
     /// `details` object, if any.
-    pub details: Option<Value>,
+    pub details: Option<Box<Value>>,
 }
 
 impl ApiError {
     fn new(code: u16, reason: &str, message: String, details: Option<Value>) -> Self {
-        Self { code, reason: reason.to_string(), message, details }
+        Self { code, reason: reason.to_string(), message, details: details.map(Box::new) }
     }
 
     /// 404 `pods "x" not found`
@@ -206,7 +206,7 @@ impl ApiError {
             "code": self.code,
         });
         if let (Some(details), Some(map)) = (&self.details, status.as_object_mut()) {
-            map.insert("details".into(), details.clone());
+            map.insert("details".into(), (**details).clone());
         }
         status
     }

@@ -963,10 +963,10 @@ impl PodWorker {
                     None if optional => {}
                     None => return Err(format!("secret {sname:?} not found")),
                 }
-            } else if let Some(cm) = from.get("configMapKeyRef") {
-                if cm.get("optional").and_then(Value::as_bool) != Some(true) {
-                    return Err(format!("configmap {:?} not found", str_at(cm, "/name")));
-                }
+            } else if let Some(cm) = from.get("configMapKeyRef")
+                && cm.get("optional").and_then(Value::as_bool) != Some(true)
+            {
+                return Err(format!("configmap {:?} not found", str_at(cm, "/name")));
             }
         }
         Ok(env)
@@ -1104,10 +1104,8 @@ impl PodWorker {
             let hard_deadline = if killed { Duration::from_secs(2) } else { left };
             tokio::select! {
                 cmd = self.rx.recv() => match cmd {
-                    Some(PodCommand::Exited { idx, code, attempt }) => {
-                        if self.ctrs.get(idx).is_some_and(|c| c.attempt == attempt) {
-                            codes.insert(idx, code);
-                        }
+                    Some(PodCommand::Exited { idx, code, attempt }) if self.ctrs.get(idx).is_some_and(|c| c.attempt == attempt) => {
+                        codes.insert(idx, code);
                     }
                     None | Some(PodCommand::Gone) if !killed => {
                         for (_, pgid) in &procs { signal_group(*pgid, true); }

@@ -587,7 +587,7 @@ fn validate_resources(res: Option<&Value>, base: &str) -> Vec<FieldError> {
             if !is_standard(k) {
                 errs.push(FieldError::forbidden(
                     format!("{base}.limits"),
-                    &format!("Limit must be set for non overcommitable resources"),
+                    "Limit must be set for non overcommitable resources",
                 ));
             }
             continue;
