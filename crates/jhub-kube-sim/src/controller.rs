@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use crate::resource::Resource;
-use crate::scheduler::{Decision, NodeView, decide, pod_requests};
+use crate::scheduler::{Decision, NodeView, decide};
 use crate::sim::{Core, EventSpec, now, pod_claims, ts_seconds};
 use crate::store::{EventType, WatchRecord, key_of};
 
@@ -269,7 +269,7 @@ fn pass(core: &Core, attempts: &mut HashMap<String, Attempt>, retry: Duration) {
         } else if !matches!(s(&pod, "/status/phase"), "Succeeded" | "Failed")
             && let Some(&i) = index.get(node)
         {
-            nodes[i].add(&pod_requests(&pod));
+            nodes[i].add(&pod);
         }
     }
     pending.sort_by(|a, b| {
@@ -296,7 +296,7 @@ fn pass(core: &Core, attempts: &mut HashMap<String, Attempt>, retry: Duration) {
                 if bind(core, &pod, &node)
                     && let Some(&i) = index.get(&node)
                 {
-                    nodes[i].add(&pod_requests(&pod));
+                    nodes[i].add(&pod);
                 }
                 attempts.remove(&uid);
             }

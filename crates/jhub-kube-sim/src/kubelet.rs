@@ -136,15 +136,22 @@ impl Kubelet {
         self.send(uid, PodCommand::OomKill)
     }
 
-    /// Kills every container process group (shutdown).
-    pub(crate) fn kill_all(&self) {
+    /// Signals every container process group (shutdown): SIGTERM first, SIGKILL with `kill`.
+    pub(crate) fn signal_all(&self, kill: bool) {
         let groups: Vec<u32> = lock(&self.groups).iter().copied().collect();
         for g in groups {
-            signal_group(g, true);
+            signal_group(g, kill);
         }
-        for tx in lock(&self.pods).values() {
-            let _ = tx.send(PodCommand::Gone);
+        if kill {
+            for tx in lock(&self.pods).values() {
+                let _ = tx.send(PodCommand::Gone);
+            }
         }
+    }
+
+    /// Whether any container process is still alive.
+    pub(crate) fn has_processes(&self) -> bool {
+        !lock(&self.groups).is_empty()
     }
 
     fn image_present(&self, node: &str, image: &str) -> bool {
@@ -153,6 +160,17 @@ impl Kubelet {
 
     fn mark_present(&self, node: &str, image: &str) {
         lock(&self.images).insert((node.to_string(), image.to_string()));
+    }
+}
+
+impl Drop for Kubelet {
+    // A simulator dropped without `shutdown` (a test that failed early) must not leave
+    // processes behind.
+    fn drop(&mut self) {
+        let groups = self.groups.get_mut().map(|g| g.drain().collect::<Vec<_>>()).unwrap_or_default();
+        for g in groups {
+            signal_group(g, true);
+        }
     }
 }
 

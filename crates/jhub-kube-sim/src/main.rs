@@ -29,6 +29,14 @@ struct Args {
     /// Process mode: run notebook images with this jupyterhub-singleuser executable.
     #[arg(long)]
     singleuser: Option<String>,
+    /// Process mode: extra argument for jupyterhub-singleuser (repeatable), e.g.
+    /// `--singleuser-arg=--ServerApp.allow_root=True`.
+    #[arg(long, allow_hyphen_values = true)]
+    singleuser_arg: Vec<String>,
+    /// Process mode: rewrite FROM to TO in container env values (repeatable), standing in for
+    /// cluster DNS, e.g. `http://hub:8081=http://127.0.0.1:8081`.
+    #[arg(long, value_name = "FROM=TO")]
+    env_rewrite: Vec<String>,
     /// Mock mode: answer HTTP 200 on the pods' container ports.
     #[arg(long)]
     mock_http: bool,
@@ -65,6 +73,7 @@ fn build_config(args: &Args) -> Result<SimConfig, SimError> {
         cfg.delays = Delays::realistic();
     }
     if let Some(exe) = &args.singleuser {
+        let extra: Vec<&str> = args.singleuser_arg.iter().map(String::as_str).collect();
         for pattern in [
             "quay.io/zhonger/*",
             "quay.io/jupyterhub/k8s-singleuser-sample*",
@@ -72,8 +81,15 @@ fn build_config(args: &Args) -> Result<SimConfig, SimError> {
             "quay.io/jupyter/*",
             "jupyter/*",
         ] {
-            cfg = cfg.with_singleuser(pattern, exe, &[]);
+            cfg = cfg.with_singleuser(pattern, exe, &extra);
         }
+    }
+    for rw in &args.env_rewrite {
+        let (from, to) = rw
+            .split_once('=')
+            .filter(|(f, _)| !f.is_empty())
+            .ok_or_else(|| SimError::InvalidConfig(format!("--env-rewrite {rw:?}: expected FROM=TO")))?;
+        cfg.env_rewrites.push(jhub_kube_sim::EnvRewrite { from: from.into(), to: to.into() });
     }
     cfg = cfg.with_namespace(&args.namespace);
     Ok(cfg)

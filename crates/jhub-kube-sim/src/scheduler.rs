@@ -25,6 +25,9 @@ pub(crate) struct NodeView {
     pub allocatable: BTreeMap<String, i128>,
     /// Sum of bound pods' requests per resource (including `pods`), in nano-units.
     pub requested: BTreeMap<String, i128>,
+    /// cpu and memory of bound pods with kube-scheduler's scoring defaults (100m, 200Mi) for
+    /// containers that request nothing, so request-less pods still spread.
+    pub nonzero: [i128; 2],
 }
 
 const ONE: i128 = 1_000_000_000;
@@ -43,15 +46,36 @@ impl NodeView {
             unschedulable: node.pointer("/spec/unschedulable").and_then(Value::as_bool).unwrap_or(false),
             allocatable,
             requested: BTreeMap::new(),
+            nonzero: [0, 0],
         }
     }
 
     /// Adds a bound pod's requests to the node's usage.
-    pub(crate) fn add(&mut self, requests: &BTreeMap<String, i128>) {
-        for (k, v) in requests {
-            *self.requested.entry(k.clone()).or_insert(0) += v;
+    pub(crate) fn add(&mut self, pod: &Value) {
+        for (k, v) in pod_requests(pod) {
+            *self.requested.entry(k).or_insert(0) += v;
+        }
+        let nz = nonzero_requests(pod);
+        self.nonzero[0] += nz[0];
+        self.nonzero[1] += nz[1];
+    }
+}
+
+/// cpu and memory requests with kube-scheduler's non-zero defaults, used only for scoring.
+fn nonzero_requests(pod: &Value) -> [i128; 2] {
+    const DEFAULTS: [i128; 2] = [100_000_000, 200 * 1024 * 1024 * ONE];
+    let mut sum = [0i128; 2];
+    for c in pod.pointer("/spec/containers").and_then(Value::as_array).into_iter().flatten() {
+        for (i, r) in ["cpu", "memory"].iter().enumerate() {
+            let q = c
+                .pointer(&format!("/resources/requests/{r}"))
+                .and_then(|v| Quantity::from_json(v).ok())
+                .map(|q| q.nano())
+                .filter(|n| *n > 0);
+            sum[i] += q.unwrap_or(DEFAULTS[i]);
         }
     }
+    sum
 }
 
 /// The effective requests of a pod: per resource, the larger of the sum over containers and the
@@ -163,16 +187,17 @@ pub(crate) fn decide(pod: &Value, nodes: &[NodeView], prefilter: Option<String>,
         })
         .collect();
     let max_aff = affinity.iter().copied().max().unwrap_or(0);
+    let pod_nz = nonzero_requests(pod);
     let mut best: Option<(i128, &NodeView)> = None;
     for (node, aff) in feasible.iter().zip(affinity) {
         let aff_score = if max_aff > 0 { i128::from(aff) * 100 / i128::from(max_aff) } else { 0 };
         let mut res_score = 0i128;
-        for r in ["cpu", "memory"] {
-            let alloc = node.allocatable.get(r).copied().unwrap_or(0);
+        for (i, r) in ["cpu", "memory"].iter().enumerate() {
+            let alloc = node.allocatable.get(*r).copied().unwrap_or(0);
             if alloc <= 0 {
                 continue;
             }
-            let used = node.requested.get(r).copied().unwrap_or(0) + requests.get(r).copied().unwrap_or(0);
+            let used = node.nonzero[i] + pod_nz[i];
             let frac = (used.clamp(0, alloc) * 100) / alloc;
             res_score += match scoring {
                 Scoring::LeastAllocated => 100 - frac,
@@ -330,9 +355,8 @@ mod tests {
         let mut nodes = vec![node("l1", 2, "A100"), node("l2", 2, "P100")];
         let pod = gpu_pod("A100");
         assert_eq!(decide(&pod, &nodes, None, Scoring::LeastAllocated), Decision::Bind("l1".into()));
-        let req = pod_requests(&pod);
-        nodes[0].add(&req);
-        nodes[0].add(&req);
+        nodes[0].add(&pod);
+        nodes[0].add(&pod);
         let d = decide(&pod, &nodes, None, Scoring::LeastAllocated);
         assert_eq!(
             d,
@@ -364,7 +388,7 @@ mod tests {
         assert_eq!(decide(&affinity, &nodes, None, Scoring::LeastAllocated), Decision::Bind("l2".into()));
 
         let mut busy = nodes.clone();
-        busy[0].add(&pod_requests(&gpu_pod("A100")));
+        busy[0].add(&gpu_pod("A100"));
         assert_eq!(decide(&plain, &busy, None, Scoring::LeastAllocated), Decision::Bind("l2".into()));
         assert_eq!(decide(&plain, &busy, None, Scoring::MostAllocated), Decision::Bind("l1".into()));
 

@@ -424,10 +424,18 @@ impl Simulator {
         }
     }
 
-    /// Stops the control plane, kills every container process and ends all watches.
+    /// Stops the control plane and ends all watches; container processes get SIGTERM and, if
+    /// still alive after 3 seconds, SIGKILL.
     pub async fn shutdown(&self) {
+        if self.core.kubelet.has_processes() {
+            self.core.kubelet.signal_all(false);
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+            while self.core.kubelet.has_processes() && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
         self.core.shutdown.cancel();
-        self.core.kubelet.kill_all();
+        self.core.kubelet.signal_all(true);
         self.core.tasks.close();
         let _ = tokio::time::timeout(Duration::from_secs(5), self.core.tasks.wait()).await;
     }

@@ -680,3 +680,112 @@ async fn process_mode_home_on_a_pvc_survives_pod_recreation() -> Result<()> {
     sim.shutdown().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn generate_name_status_subresource_namespaces_and_streaming_lists() -> Result<()> {
+    let (sim, server, client) = start(SimConfig::default()).await?;
+    // A kubeconfig written for the simulator is accepted by kube's own loader.
+    let kc = kube::config::Kubeconfig::from_yaml(&jhub_kube_sim::kubeconfig(&server.url, NS))?;
+    let cfg = kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default()).await?;
+    assert_eq!(cfg.default_namespace, NS);
+    let client2 = kube::Client::try_from(cfg)?;
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client2);
+    namespaces
+        .create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": "user-ns"}}))?)
+        .await?;
+
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "user-ns");
+    let generated: Pod = serde_json::from_value(json!({"metadata": {"generateName": "jupyter-"},
+        "spec": {"containers": [{"name": "c", "image": "busybox"}]}}))?;
+    let a = pods.create(&PostParams::default(), &generated).await?;
+    let b = pods.create(&PostParams::default(), &generated).await?;
+    let (na, nb) = (a.metadata.name.clone().unwrap_or_default(), b.metadata.name.clone().unwrap_or_default());
+    assert!(na.starts_with("jupyter-") && na.len() == "jupyter-".len() + 5 && na != nb, "{na} {nb}");
+
+    // The status subresource changes status only; the main resource ignores status.
+    let patched = pods
+        .patch_status(
+            &na,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"message": "hello"}, "spec": {"nodeName": "x"}})),
+        )
+        .await?;
+    assert_eq!(patched.status.and_then(|s| s.message).as_deref(), Some("hello"));
+    assert_ne!(patched.spec.and_then(|s| s.node_name).as_deref(), Some("x"));
+    // Pod spec updates beyond images are forbidden.
+    let err = pods
+        .patch(&na, &PatchParams::default(), &Patch::Merge(json!({"spec": {"restartPolicy": "Never"}})))
+        .await
+        .err()
+        .context("spec change")?;
+    assert_eq!(api_code(&err), Some((422, "Invalid".into())));
+    let err = pods
+        .patch(&na, &PatchParams::default(), &Patch::Json::<()>(serde_json::from_value(json!([]))?))
+        .await
+        .err()
+        .context("json patch")?;
+    assert_eq!(api_code(&err).map(|c| c.0), Some(415));
+
+    // Streaming lists (sendInitialEvents) reach InitDone.
+    let (reader, writer) = reflector::store::<Pod>();
+    let stream = reflector(writer, watcher(pods.clone(), watcher::Config::default().streaming_lists()));
+    tokio::spawn(async move {
+        let mut stream = std::pin::pin!(stream);
+        while stream.next().await.is_some() {}
+    });
+    tokio::time::timeout(Duration::from_secs(5), reader.wait_until_ready()).await??;
+    assert_eq!(reader.len(), 2);
+
+    // Deleting a namespace deletes what it holds.
+    namespaces.delete("user-ns", &DeleteParams::default()).await?;
+    wait(&sim, 5, "namespace contents gone", |s| s.list(Resource::Pods, Some("user-ns")).is_empty()).await?;
+    let err = pods.create(&PostParams::default(), &generated).await.err().context("namespace gone")?;
+    assert_eq!(api_code(&err), Some((404, "NotFound".into())));
+    server.stop().await;
+    sim.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn hundreds_of_concurrent_spawns_converge_with_counted_calls() -> Result<()> {
+    let n = 300;
+    let nodes: Vec<NodeConfig> =
+        (0..4).map(|i| NodeConfig::new(&format!("n{i}")).cpu("128").memory("512Gi").max_pods(100)).collect();
+    let (sim, server, client) = start(SimConfig::default().with_nodes(nodes)).await?;
+    let (store, _log) = spawn_reflector(client.clone(), watcher::Config::default());
+    store.wait_until_ready().await?;
+    sim.reset_request_counts();
+    let pods: Api<Pod> = Api::namespaced(client.clone(), NS);
+    let creates = (0..n).map(|i| {
+        let pods = pods.clone();
+        async move {
+            pods.create(&PostParams::default(), &pod(&format!("p{i}"), "busybox")?)
+                .await
+                .map(|_| ())
+                .map_err(anyhow::Error::from)
+        }
+    });
+    for r in futures::future::join_all(creates).await {
+        r?;
+    }
+    let running = |s: &reflector::Store<Pod>| {
+        s.state().iter().filter(|p| p.status.as_ref().and_then(|st| st.phase.as_deref()) == Some("Running")).count()
+    };
+    eventually(20, "all pods Running in the reflector", || running(&store) == n).await?;
+    let counts = sim.request_counts();
+    assert_eq!(counts.get(Verb::Create, Resource::Pods), n as u64);
+    // Only the watch that follows the reflector's initial list may show up besides the creates.
+    assert_eq!(counts.get(Verb::List, Resource::Pods), 0, "{counts:?}");
+    assert!(counts.total() <= n as u64 + 1, "the watch served everything else: {counts:?}");
+    // 110 pods per node is the default; here 4 × 100 hold them all, spread by LeastAllocated.
+    let per_node: BTreeMap<String, usize> =
+        sim.list(Resource::Pods, Some(NS)).iter().fold(BTreeMap::new(), |mut m, p| {
+            *m.entry(p["spec"]["nodeName"].as_str().unwrap_or("").to_string()).or_insert(0) += 1;
+            m
+        });
+    assert_eq!(per_node.len(), 4, "{per_node:?}");
+    assert!(per_node.values().all(|c| *c <= 100 && *c >= 50), "{per_node:?}");
+    server.stop().await;
+    sim.shutdown().await;
+    Ok(())
+}
