@@ -1,0 +1,350 @@
+//! Mapping the parsed configuration onto each crate's settings, and the
+//! small jobs the CLI subcommands share (loading values, the database URL).
+
+use crate::cli::ValuesArgs;
+use anyhow::{Context, bail};
+use jhub_config::{DbTarget, HubConfig, Loaded};
+use jhub_core::cull::CullPolicy;
+use jhub_core::names::UrlLayout;
+use jhub_core::redirect::Origin;
+use jhub_hub::{HubSettings, RoleSpec, ServiceSpec};
+use jhub_web::WebSettings;
+use secrecy::SecretString;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The process environment, as the config crate wants it.
+pub fn environment() -> jhub_config::Environment {
+    jhub_config::Environment::new(std::env::vars()).with_known_vars(crate::cli::KNOWN_ENV)
+}
+
+pub fn sources(files: &[PathBuf]) -> Vec<jhub_config::Source> {
+    files.iter().map(|f| jhub_config::Source::File(f.clone())).collect()
+}
+
+/// Loads values files or the z2jh mount; errors are rendered for people.
+pub fn load_values(values: &ValuesArgs) -> anyhow::Result<Loaded> {
+    let env = environment();
+    let loaded = match &values.z2jh_mount {
+        Some(dir) => jhub_config::load_z2jh_mount(dir, &env),
+        None => jhub_config::load(&sources(&values.files), &env),
+    };
+    match loaded {
+        Ok(loaded) => {
+            if !loaded.diagnostics.is_empty() {
+                eprint!("{}", loaded.render_diagnostics(jhub_config::Format::Human));
+            }
+            Ok(loaded)
+        }
+        Err(failure) => bail!("the configuration has errors:\n{}", failure.render(jhub_config::Format::Human)),
+    }
+}
+
+/// The store URL: `--db-url` wins, else `hub.db`. SQLAlchemy-style URLs
+/// users carry over from z2jh are translated to sqlx's forms.
+pub fn database_url(config: &HubConfig, flag: Option<&str>) -> anyhow::Result<String> {
+    if let Some(url) = flag {
+        return Ok(translate_db_url(url));
+    }
+    Ok(match &config.hub.db.target {
+        DbTarget::Memory => "sqlite::memory:".to_string(),
+        DbTarget::Sqlite { path } => {
+            if let Some(parent) = path.parent()
+                && !parent.as_os_str().is_empty()
+            {
+                std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+            }
+            format!("sqlite://{}", path.display())
+        }
+        DbTarget::Postgres { url } => {
+            let url = translate_db_url(url);
+            match &config.hub.db.password {
+                Some(password) if !url.contains('@') || !url_has_password(&url) => {
+                    inject_password(&url, password.expose())
+                }
+                _ => url,
+            }
+        }
+    })
+}
+
+fn translate_db_url(url: &str) -> String {
+    if let Some(rest) = url.strip_prefix("sqlite:///") {
+        // SQLAlchemy: three slashes = relative path (four = absolute).
+        return format!("sqlite://{rest}");
+    }
+    for prefix in ["postgresql+psycopg2://", "postgresql+psycopg://", "postgresql+asyncpg://", "postgresql://"] {
+        if let Some(rest) = url.strip_prefix(prefix) {
+            return format!("postgres://{rest}");
+        }
+    }
+    url.to_string()
+}
+
+fn url_has_password(url: &str) -> bool {
+    url.split_once("://").and_then(|(_, rest)| rest.split_once('@')).is_some_and(|(userinfo, _)| userinfo.contains(':'))
+}
+
+fn inject_password(url: &str, password: &str) -> String {
+    let encoded = percent_encoding::utf8_percent_encode(password, percent_encoding::NON_ALPHANUMERIC).to_string();
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.split_once('@') {
+            Some((user, host)) => format!("{scheme}://{user}:{encoded}@{host}"),
+            None => format!("{scheme}://postgres:{encoded}@{rest}"),
+        },
+        None => url.to_string(),
+    }
+}
+
+/// Creates a token for `user` (creating the user if missing).
+pub async fn issue_token(url: &str, user: &str, admin: bool, note: &str) -> anyhow::Result<String> {
+    jhub_core::names::validate_username(user)?;
+    let store = jhub_store::Store::connect(url).await.context("opening the database")?;
+    let now = jiff_now();
+    let snapshot = store.load_snapshot().await?;
+    let existing = snapshot.users.iter().find(|u| u.name == user).cloned();
+    let row = match existing {
+        Some(row) => {
+            if admin && !row.admin {
+                store.set_admin(row.id, true).await?;
+            }
+            row
+        }
+        None => store.create_user(user, admin, &jhub_core::token::new_token()?, now).await?,
+    };
+    let secret = jhub_core::token::new_token()?;
+    store
+        .insert_token(&jhub_store::NewToken {
+            owner: jhub_core::model::TokenOwner::User(row.id),
+            hashed: jhub_core::token::hash_new(&secret, jhub_core::token::GENERATED_ROUNDS)?,
+            prefix: jhub_core::token::prefix(&secret).to_string(),
+            client_id: jhub_core::model::ApiToken::HUB_CLIENT.to_string(),
+            session_id: None,
+            created: now,
+            expires_at: None,
+            note: Some(note.to_string()),
+            scopes: vec!["inherit".to_string()],
+        })
+        .await?;
+    Ok(secret)
+}
+
+/// The wall clock; the only place the binary reads it.
+#[allow(clippy::disallowed_methods)]
+pub fn jiff_now() -> jhub_core::Timestamp {
+    jhub_core::Timestamp::now()
+}
+
+/// The real clock for the hub.
+pub struct SystemClock;
+
+impl jhub_core::ports::Clock for SystemClock {
+    fn now(&self) -> jhub_core::Timestamp {
+        jiff_now()
+    }
+}
+
+fn origin_of(url: &str) -> Option<Origin> {
+    let (scheme, rest) = url.split_once("://")?;
+    let host = rest.split('/').next()?.to_ascii_lowercase();
+    Some(Origin { scheme: scheme.to_ascii_lowercase(), host })
+}
+
+/// The hub's settings from the config.
+pub fn hub_settings(config: &HubConfig) -> anyhow::Result<HubSettings> {
+    let hub = &config.hub;
+    let mut settings = HubSettings::new(&hub.base_url, &hub.api_url, &hub.hub_connect_url);
+    settings.hub_env.public_url = hub.public_url.clone().unwrap_or_default();
+    settings.hub_env.public_host =
+        hub.public_url.as_deref().and_then(origin_of).map(|o| format!("{}://{}", o.scheme, o.host)).unwrap_or_default();
+    settings.hub_env.admin_access = hub.admin_access;
+    settings.admin_access = hub.admin_access;
+    settings.allow_named_servers = hub.allow_named_servers;
+    settings.named_server_limit_per_user = u32::try_from(hub.named_server_limit_per_user).unwrap_or(u32::MAX);
+    settings.concurrent_spawn_limit = u32::try_from(hub.concurrent_spawn_limit).unwrap_or(u32::MAX);
+    settings.active_server_limit = u32::try_from(hub.active_server_limit).unwrap_or(u32::MAX);
+    settings.start_timeout = Duration::from_secs(config.spawner.start_timeout);
+    settings.http_timeout = Duration::from_secs(config.spawner.http_timeout);
+    settings.activity_resolution = Duration::from_secs(hub.activity_resolution);
+    if hub.last_activity_interval > 0 {
+        settings.proxy_check_interval = Duration::from_secs(hub.last_activity_interval);
+    }
+    settings.cull = config.cull.enabled.then(|| CullPolicy { ..config.cull.policy.clone() });
+    settings.token_expires_in_max =
+        (hub.token_expires_in_max_seconds > 0).then(|| Duration::from_secs(hub.token_expires_in_max_seconds));
+    settings.oauth_token_lifetime = Duration::from_secs_f64((hub.cookie_max_age_days * 86_400.0).max(60.0));
+    settings.consecutive_failure_limit = u32::try_from(hub.consecutive_failure_limit).unwrap_or(u32::MAX);
+    let auth = &config.auth;
+    settings.admin_users = auth.admin_users.iter().cloned().collect();
+    settings.initial_users = auth.allowed_users.iter().cloned().collect();
+    for role in &hub.load_roles {
+        settings.roles.push(role_spec(role)?);
+    }
+    for service in &hub.services {
+        settings.services.push(ServiceSpec {
+            name: service.name.clone(),
+            admin: service.admin,
+            url: service.url.clone(),
+            api_token: service.api_token.as_ref().map(|s| s.expose().to_string()),
+            display: service.display,
+            oauth_no_confirm: service.oauth_no_confirm,
+            oauth_redirect_uri: service.oauth_redirect_uri.clone(),
+            info: service.extra.get("info").cloned().unwrap_or_else(|| serde_json::json!({})),
+        });
+    }
+    for (name, definition) in &hub.custom_scopes {
+        settings.custom_scopes.push(jhub_core::rbac::CustomScopeDef {
+            name: name.clone(),
+            description: definition.get("description").and_then(|d| d.as_str()).map(str::to_string),
+            subscopes: definition
+                .get("subscopes")
+                .and_then(|s| s.as_array())
+                .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+                .unwrap_or_default(),
+        });
+    }
+    Ok(settings)
+}
+
+fn role_spec(value: &serde_json::Value) -> anyhow::Result<RoleSpec> {
+    let strings = |key: &str| -> Vec<String> {
+        value
+            .get(key)
+            .and_then(|v| v.as_array())
+            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+            .unwrap_or_default()
+    };
+    let Some(name) = value.get("name").and_then(|v| v.as_str()) else {
+        bail!("a role in hub.loadRoles has no name: {value}");
+    };
+    Ok(RoleSpec {
+        name: name.to_string(),
+        description: value.get("description").and_then(|v| v.as_str()).map(str::to_string),
+        scopes: strings("scopes"),
+        users: strings("users"),
+        groups: strings("groups"),
+        services: strings("services"),
+    })
+}
+
+/// The web layer's settings from the config.
+pub fn web_settings(config: &HubConfig) -> WebSettings {
+    let hub = &config.hub;
+    let mut web = WebSettings::new(UrlLayout::new(&hub.base_url));
+    web.public_origin = hub.public_url.as_deref().and_then(origin_of);
+    web.secure_cookies = web.public_origin.as_ref().is_some_and(|o| o.scheme == "https");
+    // z2jh sets slow_spawn_timeout 0: straight to the progress page.
+    web.slow_spawn_timeout = Duration::from_secs(0);
+    web.cookie_max_age = Duration::from_secs_f64((hub.cookie_max_age_days * 86_400.0).max(60.0));
+    web.template_vars = hub.template_vars.clone();
+    web.authenticate_prometheus = hub.authenticate_prometheus;
+    web.redirect_to_server = hub.redirect_to_server;
+    web.default_url = hub.default_url.clone();
+    web.shutdown_on_logout = hub.shutdown_on_logout;
+    web
+}
+
+/// The authenticator the config asks for.
+pub fn authenticator(config: &HubConfig, dev: bool) -> anyhow::Result<Arc<dyn jhub_auth::Authenticator>> {
+    let auth = &config.auth;
+    let access = jhub_auth::AccessRules {
+        admin_users: auth.admin_users.clone(),
+        allowed_users: auth.allowed_users.clone(),
+        blocked_users: auth.blocked_users.clone(),
+        allow_all: auth.allow_all,
+        allow_existing_users: auth.allow_existing_users,
+    };
+    match &auth.authenticator {
+        jhub_config::Authenticator::Gitlab(gitlab) => {
+            let secret = gitlab.client_secret.as_ref().map(|s| s.expose().to_string()).unwrap_or_default();
+            let client_id = gitlab.client_id.as_ref().map(|c| c.value.clone()).unwrap_or_default();
+            let mut settings =
+                jhub_auth::GitLabSettings::new(&gitlab.gitlab_url, &client_id, SecretString::from(secret));
+            settings.gitlab_api_version = gitlab.api_version.clone();
+            settings.oauth_callback_url = gitlab.oauth_callback_url.clone();
+            settings.login_service = gitlab.login_service.clone();
+            settings.scope = gitlab.scope.clone();
+            settings.allowed_gitlab_groups = gitlab.allowed_gitlab_groups.iter().cloned().collect();
+            settings.allowed_project_ids =
+                gitlab.allowed_project_ids.iter().filter_map(|id| u64::try_from(*id).ok()).collect();
+            settings.access = access;
+            settings.enable_auth_state = auth.enable_auth_state;
+            settings.validate_server_cert = gitlab.validate_server_cert;
+            let clock: Arc<dyn jhub_core::ports::Clock> = Arc::new(SystemClock);
+            Ok(Arc::new(jhub_auth::GitLabOAuthenticator::new(settings, clock).context("configuring GitLab OAuth")?))
+        }
+        jhub_config::Authenticator::SharedPassword { user_password, admin_password } => {
+            let Some(password) = user_password else {
+                bail!("SharedPasswordAuthenticator needs hub.config.SharedPasswordAuthenticator.user_password");
+            };
+            let mut settings =
+                jhub_auth::SharedPasswordSettings::new(SecretString::from(password.expose().to_string()));
+            settings.admin_password = admin_password.as_ref().map(|p| SecretString::from(p.expose().to_string()));
+            settings.access = access;
+            Ok(Arc::new(jhub_auth::SharedPasswordAuthenticator::new(settings)?))
+        }
+        jhub_config::Authenticator::Dummy { password } => {
+            let password = match password {
+                Some(p) => p.expose().to_string(),
+                None if dev => {
+                    bail!(
+                        "the dummy authenticator without a password lets anyone in as anyone; set \
+                         hub.config.DummyAuthenticator.password (8+ characters) even in --dev"
+                    )
+                }
+                None => bail!(
+                    "hub.config.JupyterHub.authenticator_class is the dummy authenticator (z2jh's default): configure \
+                     GitLab (hub.config.GitLabOAuthenticator) or set hub.config.DummyAuthenticator.password"
+                ),
+            };
+            let mut settings = jhub_auth::SharedPasswordSettings::new(SecretString::from(password));
+            settings.access = access;
+            Ok(Arc::new(jhub_auth::SharedPasswordAuthenticator::new(settings)?))
+        }
+    }
+}
+
+/// The auth-state encryption keys (`hub.config.CryptKeeper.keys` or `JUPYTERHUB_CRYPT_KEY`).
+pub fn crypt_keeper(config: &HubConfig) -> anyhow::Result<Option<jhub_auth::CryptKeeper>> {
+    let from_config = config.hub.crypt_keys.as_ref().map(|s| s.expose().to_string());
+    let from_env = std::env::var(jhub_auth::CRYPT_KEY_ENV).ok().filter(|v| !v.is_empty());
+    match from_config.or(from_env) {
+        Some(keys) => Ok(Some(jhub_auth::CryptKeeper::from_env_value(&keys).context("reading the auth-state keys")?)),
+        None if config.auth.enable_auth_state => bail!(
+            "enable_auth_state is on but no encryption key is configured: set hub.config.CryptKeeper.keys or {} \
+             (generate one with `openssl rand -hex 32`)",
+            jhub_auth::CRYPT_KEY_ENV
+        ),
+        None => Ok(None),
+    }
+}
+
+/// Kubernetes RBAC rules the spawner needs, as JSON.
+pub fn rbac_rules() -> serde_json::Value {
+    serde_json::json!([])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_urls_from_z2jh_forms() {
+        assert_eq!(translate_db_url("sqlite:///jupyterhub.sqlite"), "sqlite://jupyterhub.sqlite");
+        assert_eq!(translate_db_url("postgresql+psycopg2://hub@db:5432/hub"), "postgres://hub@db:5432/hub");
+        assert_eq!(translate_db_url("postgres://x@y/z"), "postgres://x@y/z");
+        assert_eq!(inject_password("postgres://hub@db/hub", "p@ss word"), "postgres://hub:p%40ss%20word@db/hub");
+        assert!(url_has_password("postgres://a:b@c/d"));
+        assert!(!url_has_password("postgres://a@c/d"));
+    }
+}
+
+/// The Kubernetes spawner from the config.
+pub async fn kube_spawner(
+    _config: &HubConfig,
+    _loaded: &Loaded,
+    _args: &crate::cli::ServeArgs,
+) -> anyhow::Result<Arc<dyn jhub_core::ports::Spawner>> {
+    bail!("the Kubernetes spawner is being wired in; use --spawner fake for now")
+}
