@@ -353,6 +353,14 @@ impl Hub {
     ) -> HubResult<()> {
         let _gate = self.gate().await;
         let client_id = oauth_redirect_uri.as_ref().map(|_| format!("service-{name}"));
+        // A service's OAuth client secret is its API token (JupyterHub
+        // `Service.oauth_client_secret`); without one it cannot log users in.
+        let client_secret = match (&client_id, api_token.as_deref()) {
+            (Some(_), Some(secret)) => {
+                Some(token::hash_new(secret, token::SUPPLIED_ROUNDS).map_err(|e| HubError::Backend(e.to_string()))?)
+            }
+            _ => None,
+        };
         let service = self
             .inner
             .store
@@ -400,7 +408,7 @@ impl Hub {
             let client = jhub_core::model::OAuthClient {
                 identifier: client_id.clone(),
                 description: format!("Service {name}"),
-                secret_hashed: None,
+                secret_hashed: client_secret,
                 redirect_uri: redirect,
                 allowed_scopes: vec![format!("access:services!service={name}")],
             };

@@ -41,6 +41,20 @@ pub struct WebSettings {
     pub oauth_require_pkce: bool,
     /// Seconds before the "not running" page follows its launch link (0 = never).
     pub implicit_spawn_seconds: u64,
+    /// KubeSpawner's `profile_list` (z2jh `singleuser.profileList`), parsed:
+    /// the spawn page renders it as the options form. `None` or an empty
+    /// list: `/hub/spawn` starts the server at once.
+    pub profile_list: Option<jhub_podspec::profiles::ProfileList>,
+    /// `Authenticator.auth_refresh_age` (300 s): a page request refreshes
+    /// the user's auth at most this often.
+    pub auth_refresh_age: Duration,
+    /// `Authenticator.auto_login`: `/hub/login` goes straight to the
+    /// provider and `/hub/logout` renders `logout.html`.
+    pub auto_login: bool,
+    /// `OAuthenticator.logout_redirect_url`: where `/hub/logout` sends the browser.
+    pub logout_redirect_url: Option<String>,
+    /// `JupyterHub.user_redirect_limit` (4): `/hub/user/...` loop detection.
+    pub user_redirect_limit: u32,
 }
 
 impl WebSettings {
@@ -63,6 +77,11 @@ impl WebSettings {
             api_page_max_limit: 200,
             oauth_require_pkce: false,
             implicit_spawn_seconds: 0,
+            profile_list: None,
+            auth_refresh_age: Duration::from_secs(300),
+            auto_login: false,
+            logout_redirect_url: None,
+            user_redirect_limit: 4,
         }
     }
 }
@@ -84,6 +103,9 @@ pub struct AppInner {
     pub templates: Templates,
     /// Cancelled by `POST /hub/api/shutdown`.
     pub shutdown: CancellationToken,
+    /// Browser-side memory: last auth refresh per user, auth_state kept
+    /// in memory when it is not persisted.
+    pub pages: crate::pages::PageState,
 }
 
 impl std::ops::Deref for App {
@@ -109,7 +131,17 @@ impl App {
         let cookie_key = Key::from(digest.as_slice());
         let mut xsrf_secret = cookie_secret.to_vec();
         xsrf_secret.extend_from_slice(b"/xsrf");
-        App(Arc::new(AppInner { hub, auth, crypt, settings, cookie_key, xsrf_secret, templates, shutdown }))
+        App(Arc::new(AppInner {
+            hub,
+            auth,
+            crypt,
+            settings,
+            cookie_key,
+            xsrf_secret,
+            templates,
+            shutdown,
+            pages: Default::default(),
+        }))
     }
 }
 

@@ -33,8 +33,9 @@ pub fn router(app: App) -> Router {
     let api = api::router(&app);
     Router::new()
         .route(&format!("{api_prefix}/"), axum::routing::get(api::hub::root))
+        .merge(pages::oauth_provider_router(&app))
         .nest(&api_prefix, api)
-        .nest(&format!("{base}hub"), pages::router())
+        .merge(pages::router(&app))
         .fallback(pages::outside_hub)
         .layer(axum::middleware::from_fn_with_state(app.clone(), middleware::hub_headers))
         .with_state(app)

@@ -1,0 +1,292 @@
+//! GitLab login end to end over HTTP: the real `GitLabOAuthenticator`
+//! against the real `jhub-gitlab-sim`, through `/hub/oauth_login` → the
+//! simulator's authorize page → `/hub/oauth_callback`: every allow/deny
+//! rule, the state and PKCE failure paths, the refresh that re-checks
+//! membership, and auth_state encryption at rest.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod pages_support;
+
+use pages_support::*;
+
+fn assert_login_cookies(cookies: &[String]) {
+    let login = set_cookie(cookies, "jupyterhub-hub-login").expect("login cookie");
+    assert!(login.contains("HttpOnly") && login.contains("Path=/hub/") && login.contains("SameSite=Lax"), "{login}");
+    assert!(!login.contains("Secure"), "plain http: no Secure flag: {login}");
+    let session = set_cookie(cookies, "jupyterhub-session-id").expect("session cookie");
+    assert!(session.contains("HttpOnly") && session.contains("Path=/") && !session.contains("Path=/hub"), "{session}");
+    let xsrf = set_cookie(cookies, "_xsrf").expect("fresh _xsrf at login");
+    assert!(!xsrf.contains("HttpOnly") && xsrf.contains("Path=/hub/"), "{xsrf}");
+    let state = set_cookie(cookies, "oauthenticator-state").expect("state cookie cleared");
+    assert!(state.contains("Max-Age=0") || state.contains("1970"), "{state}");
+}
+
+#[tokio::test]
+async fn every_allow_and_deny_rule_end_to_end() {
+    let hub = start(Opts::gitlab()).await;
+    let cases = [
+        ("alice", true, "member of the allowed group"),
+        ("bob", true, "admin_users"),
+        ("carol", true, "allowed_users"),
+        ("dave", true, "Guest in the subgroup 'research/ml team' (path with a space)"),
+        ("erin", true, "Developer on allowed project 42"),
+        ("frank", false, "only Reporter (20) on project 42"),
+        ("mallory", false, "blocked_users beats group membership"),
+        ("oscar", false, "outsider"),
+    ];
+    for (user, allowed, why) in cases {
+        let browser = browser();
+        let response = hub.gitlab_login(&browser, user, "/hub/home").await;
+        if allowed {
+            assert_eq!(response.status(), 302, "{user}: {why}");
+            assert_eq!(location(&response), "/hub/home", "{user}");
+            assert_login_cookies(&set_cookies(&response));
+            let home = browser.get(hub.at("/hub/home")).send().await.unwrap();
+            assert_eq!(home.status(), 200, "{user}");
+            let html = home.text().await.unwrap();
+            assert!(html.contains(&format!("<span class=\"username\" id=\"home-user\">{user}</span>")), "{user}");
+        } else {
+            assert_eq!(response.status(), 403, "{user}: {why}");
+            assert!(set_cookie(&set_cookies(&response), "jupyterhub-hub-login").is_none(), "{user} got a login cookie");
+            let html = response.text().await.unwrap();
+            assert!(html.contains(&format!("<h1 id=\"error-title\">403 : {DENIED}</h1>")), "{user}: {html}");
+            assert!(html.contains(&format!("<p>{DENIED}</p>")));
+            let home = browser.get(hub.at("/hub/home")).send().await.unwrap();
+            assert_eq!(home.status(), 302, "{user} is not logged in");
+        }
+    }
+    // Admin comes from the authenticator; users are created at first login.
+    let state = hub.hub.read();
+    assert!(state.user("bob").unwrap().user.admin);
+    assert!(!state.user("alice").unwrap().user.admin);
+    assert!(state.user("oscar").is_none(), "refused users are not created");
+    // user_info from GitLab is stored (JupyterHub 6).
+    assert!(state.user("alice").unwrap().user.user_info.is_some());
+}
+
+#[tokio::test]
+async fn custom_403_message_is_shown_escaped() {
+    let hub = start(Opts::gitlab().gitlab_settings(|gl| {
+        gl.custom_403_message = "Ask <b>ops</b> for access".into();
+    }))
+    .await;
+    let response = hub.gitlab_login(&browser(), "oscar", "/hub/home").await;
+    assert_eq!(response.status(), 403);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("403 : Ask &lt;b&gt;ops&lt;/b&gt; for access"), "{html}");
+    assert!(!html.contains("<b>ops</b>"));
+}
+
+#[tokio::test]
+async fn oauth_login_sets_a_signed_state_cookie_and_uses_pkce() {
+    let hub = start(Opts::gitlab()).await;
+    let browser = browser();
+    let response = browser.get(hub.at("/hub/oauth_login?next=%2Fhub%2Ftoken")).send().await.unwrap();
+    assert_eq!(response.status(), 302);
+    let cookies = set_cookies(&response);
+    let state = set_cookie(&cookies, "oauthenticator-state").expect("state cookie");
+    assert!(state.contains("HttpOnly") && state.contains("Max-Age=86400") && state.contains("Path=/"), "{state}");
+    let authorize = location(&response);
+    assert_eq!(query_param(&authorize, "code_challenge_method").as_deref(), Some("S256"));
+    assert_eq!(query_param(&authorize, "client_id").as_deref(), Some(CLIENT_ID));
+    // The callback URL is derived from the request (no oauth_callback_url configured).
+    assert_eq!(query_param(&authorize, "redirect_uri"), Some(hub.at("/hub/oauth_callback")));
+    // A forged (unsigned) state cookie counts as missing.
+    let approved = browser.get(format!("{authorize}&login_as=alice")).send().await.unwrap();
+    let callback = location(&approved);
+    let forged = pages_support::browser()
+        .get(&callback)
+        .header("cookie", "oauthenticator-state=eyJzdGF0ZV9pZCI6ICJ4In0=")
+        .send();
+    let forged = forged.await.unwrap();
+    assert_eq!(forged.status(), 400);
+    assert!(forged.text().await.unwrap().contains("400 : OAuth state missing from cookies"));
+    // The real browser completes, landing on `next` from the state cookie.
+    let done = browser.get(&callback).send().await.unwrap();
+    assert_eq!(done.status(), 302);
+    assert_eq!(location(&done), "/hub/token");
+}
+
+#[tokio::test]
+async fn state_and_pkce_failures_give_oauthenticators_400s() {
+    let hub = start(Opts::gitlab()).await;
+    // No state cookie at the callback.
+    let first = browser();
+    let start_1 = first.get(hub.at("/hub/oauth_login")).send().await.unwrap();
+    let approved = first.get(format!("{}&login_as=alice", location(&start_1))).send().await.unwrap();
+    let callback_1 = location(&approved);
+    let no_cookie = browser().get(&callback_1).send().await.unwrap();
+    assert_eq!(no_cookie.status(), 400);
+    assert!(
+        no_cookie.text().await.unwrap().contains("<h1 id=\"error-title\">400 : OAuth state missing from cookies</h1>")
+    );
+
+    // `error=` from GitLab (the user clicked Deny): 400, and the state cookie survives.
+    let denied = first
+        .get(hub.at("/hub/oauth_callback?error=access_denied&error_description=The+resource+owner+denied"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(denied.status(), 400);
+    assert!(set_cookie(&set_cookies(&denied), "oauthenticator-state").is_none(), "cookie kept after error=");
+    assert!(denied.text().await.unwrap().contains("400 : OAuth error: The resource owner denied"));
+    // No code.
+    let no_code = first.get(hub.at("/hub/oauth_callback?state=abc")).send().await.unwrap();
+    assert_eq!(no_code.status(), 400);
+    assert!(no_code.text().await.unwrap().contains("400 : OAuth callback made without a code"));
+    // No state parameter.
+    let code = query_param(&callback_1, "code").unwrap();
+    let no_state = first.get(hub.at(&format!("/hub/oauth_callback?code={code}"))).send().await.unwrap();
+    assert_eq!(no_state.status(), 400);
+    assert!(no_state.text().await.unwrap().contains("400 : OAuth state missing from URL"));
+
+    // State mismatch: a second login replaced the cookie; the first URL's state no longer matches.
+    let second = browser();
+    let s1 = second.get(hub.at("/hub/oauth_login")).send().await.unwrap();
+    let a1 = second.get(format!("{}&login_as=alice", location(&s1))).send().await.unwrap();
+    let cb1 = location(&a1);
+    let s2 = second.get(hub.at("/hub/oauth_login")).send().await.unwrap();
+    let mismatch = second.get(&cb1).send().await.unwrap();
+    assert_eq!(mismatch.status(), 400);
+    assert!(mismatch.text().await.unwrap().contains("400 : OAuth state mismatch"));
+
+    // PKCE: the code of login 1 presented with login 2's state (and so its
+    // verifier) is refused by GitLab; the hub says to log in again.
+    let third = browser();
+    let t1 = third.get(hub.at("/hub/oauth_login")).send().await.unwrap();
+    let ta1 = third.get(format!("{}&login_as=alice", location(&t1))).send().await.unwrap();
+    let code_1 = query_param(&location(&ta1), "code").unwrap();
+    let t2 = third.get(hub.at("/hub/oauth_login")).send().await.unwrap();
+    let state_2 = query_param(&location(&t2), "state").unwrap();
+    let swapped = third
+        .get(hub.at(&format!("/hub/oauth_callback?code={}&state={}", enc(&code_1), enc(&state_2))))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(swapped.status(), 400);
+    assert!(swapped.text().await.unwrap().contains("The GitLab login expired or was already used"));
+    let token_calls = hub.sim().requests_to(jhub_gitlab_sim::Endpoint::Token);
+    let last = token_calls.last().unwrap();
+    assert!(last.form.iter().any(|(k, _)| k == "code_verifier"), "the hub sent its verifier");
+    drop(s2);
+}
+
+#[tokio::test]
+async fn auth_state_is_encrypted_at_rest_and_refreshed() {
+    let hub = start(Opts::gitlab().auth_state()).await;
+    // Short GitLab tokens so the next refresh renews them.
+    hub.sim().set_token_lifetime(std::time::Duration::from_secs(700));
+    let browser = browser();
+    assert_eq!(hub.gitlab_login(&browser, "alice", "/hub/home").await.status(), 302);
+    let raw = hub.raw_auth_state("alice").await.expect("auth_state stored");
+    assert!(raw.starts_with(b"gAAAAA"), "Fernet token");
+    let crypt = hub.app.crypt.as_ref().unwrap();
+    let state = crypt.decrypt(&raw).unwrap();
+    let first_token = state["access_token"].as_str().unwrap().to_string();
+    assert!(!first_token.is_empty());
+    let raw_text = String::from_utf8_lossy(&raw);
+    assert!(!raw_text.contains(&first_token), "the raw row must not hold the GitLab token in clear");
+    assert!(!raw_text.contains("gitlab_user") && !raw_text.contains("alice"));
+
+    // Within auth_refresh_age nothing is asked.
+    let user_calls = hub.sim().requests_to(jhub_gitlab_sim::Endpoint::User).len();
+    hub.advance(200);
+    assert_eq!(browser.get(hub.at("/hub/home")).send().await.unwrap().status(), 200);
+    assert_eq!(hub.sim().requests_to(jhub_gitlab_sim::Endpoint::User).len(), user_calls, "no refresh before 300 s");
+
+    // Past it: the token (expiring within the margin) is renewed and stored encrypted.
+    hub.advance(101);
+    assert_eq!(browser.get(hub.at("/hub/home")).send().await.unwrap().status(), 200);
+    let raw2 = hub.raw_auth_state("alice").await.unwrap();
+    assert_ne!(raw, raw2);
+    let renewed = crypt.decrypt(&raw2).unwrap();
+    let second_token = renewed["access_token"].as_str().unwrap().to_string();
+    assert_ne!(first_token, second_token, "refresh stored a new GitLab token");
+    assert!(!String::from_utf8_lossy(&raw2).contains(&second_token));
+}
+
+#[tokio::test]
+async fn removed_group_member_is_logged_out_at_the_next_refresh() {
+    let hub = start(Opts::gitlab().auth_state()).await;
+    let browser = browser();
+    let login = hub.gitlab_login(&browser, "alice", "/hub/home").await;
+    assert_eq!(login.status(), 302);
+    let cookie_header: String = set_cookies(&login)
+        .iter()
+        .filter(|c| c.starts_with("jupyterhub-hub-login=") || c.starts_with("jupyterhub-session-id="))
+        .map(|c| c.split(';').next().unwrap().to_string())
+        .collect::<Vec<_>>()
+        .join("; ");
+    assert!(hub.sim().remove_group_member("jupyter-users", "alice"));
+    // Not yet due: still in.
+    hub.advance(120);
+    assert_eq!(browser.get(hub.at("/hub/home")).send().await.unwrap().status(), 200);
+    // Past auth_refresh_age (and the authenticator's recheck interval): out.
+    hub.advance(200);
+    let response = browser.get(hub.at("/hub/home")).send().await.unwrap();
+    assert_eq!(response.status(), 302);
+    assert_eq!(location(&response), "/hub/login?next=%2Fhub%2Fhome");
+    let cleared = set_cookies(&response);
+    for name in ["jupyterhub-hub-login", "jupyterhub-session-id", "_xsrf"] {
+        let cookie = set_cookie(&cleared, name).unwrap_or_else(|| panic!("{name} cleared"));
+        assert!(cookie.contains("Max-Age=0"), "{cookie}");
+    }
+    // Revoked: the cookie id was rotated, so the old cookie is dead everywhere.
+    let replay = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(hub.at("/hub/home"))
+        .header("cookie", cookie_header)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replay.status(), 302, "old login cookie must not work after revocation");
+    // And a new login is refused.
+    let again = hub.gitlab_login(&browser, "alice", "/hub/home").await;
+    assert_eq!(again.status(), 403);
+}
+
+#[tokio::test]
+async fn membership_is_rechecked_without_persisted_auth_state() {
+    // enable_auth_state off (the seed config): the GitLab token lives in memory only.
+    let hub = start(Opts::gitlab()).await;
+    let browser = browser();
+    assert_eq!(hub.gitlab_login(&browser, "dave", "/hub/home").await.status(), 302);
+    assert!(hub.raw_auth_state("dave").await.is_none(), "nothing persisted without enable_auth_state");
+    hub.advance(301);
+    assert_eq!(browser.get(hub.at("/hub/home")).send().await.unwrap().status(), 200, "still a member: kept");
+    assert!(hub.sim().remove_group_member("research/ml team", "dave"));
+    hub.advance(301);
+    let response = browser.get(hub.at("/hub/token")).send().await.unwrap();
+    assert_eq!(response.status(), 302);
+    assert_eq!(location(&response), "/hub/login?next=%2Fhub%2Ftoken");
+}
+
+#[tokio::test]
+async fn removed_member_cannot_spawn_even_before_the_refresh_interval() {
+    let hub = start(Opts::gitlab().auth_state()).await;
+    let browser = browser();
+    assert_eq!(hub.gitlab_login(&browser, "alice", "/hub/home").await.status(), 302);
+    assert!(hub.sim().remove_group_member("jupyter-users", "alice"));
+    // refresh_pre_spawn re-checks at once (the authenticator re-checks
+    // membership before every spawn).
+    let response = browser.get(hub.at("/hub/spawn")).send().await.unwrap();
+    assert_eq!(response.status(), 302);
+    assert!(location(&response).starts_with("/hub/login?next="), "{}", location(&response));
+    assert_eq!(hub.spawner.starts.load(std::sync::atomic::Ordering::Relaxed), 0, "nothing started");
+}
+
+#[tokio::test]
+async fn next_from_the_oauth_state_is_validated() {
+    let hub = start(Opts::gitlab()).await;
+    for evil in ["//evil.example", "https://evil.example/x", "javascript:alert(1)", "/\\evil.example"] {
+        let browser = browser();
+        let response = hub.gitlab_login(&browser, "alice", evil).await;
+        assert_eq!(response.status(), 302, "{evil}");
+        let target = location(&response);
+        let resolved = url::Url::parse(&hub.url).unwrap().join(&target).unwrap();
+        assert_eq!(resolved.host_str(), Some("127.0.0.1"), "{evil} → {target}");
+        assert!(target.starts_with('/') && !target.starts_with("//"), "{evil} → {target}");
+    }
+}
