@@ -162,14 +162,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let loaded = crate::wiring::load_values(&values)?;
             let url = crate::wiring::database_url(&loaded.config, db_url.as_deref())?;
             let versions = jhub_store::Store::migrate_only(&url).await.context("migrating the database")?;
-            println!("database schema at version {}", versions.last().copied().unwrap_or(0));
+            crate::output::emit(&format!("database schema at version {}", versions.last().copied().unwrap_or(0)));
             Ok(ExitCode::SUCCESS)
         }
         Command::Token { values, db_url, user, admin, note } => {
             let loaded = crate::wiring::load_values(&values)?;
             let url = crate::wiring::database_url(&loaded.config, db_url.as_deref())?;
             let secret = crate::wiring::issue_token(&url, &user, admin, &note).await?;
-            println!("{secret}");
+            crate::output::emit(&secret);
             Ok(ExitCode::SUCCESS)
         }
         Command::Healthcheck { url } => {
@@ -189,10 +189,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::RbacRules { format } => {
             let rules = crate::wiring::rbac_rules();
             match format {
-                OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&rules)?),
+                OutputFormat::Json => crate::output::emit(&serde_json::to_string_pretty(&rules)?),
                 OutputFormat::Human => {
                     for rule in rules.as_array().into_iter().flatten() {
-                        println!("{}", rule);
+                        crate::output::emit(&rule.to_string());
                     }
                 }
             }
@@ -238,22 +238,28 @@ fn check_config(values: &ValuesArgs, print: bool, format: OutputFormat) -> ExitC
                     "config": serde_json::to_value(&loaded.config).unwrap_or_default(),
                     "diagnostics": serde_json::from_str::<serde_json::Value>(&loaded.render_diagnostics(fmt)).unwrap_or_default(),
                 });
-                println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+                crate::output::emit(&serde_json::to_string_pretty(&doc).unwrap_or_default());
             } else {
-                print!("{}", loaded.render_diagnostics(fmt));
+                crate::output::emit_raw(&loaded.render_diagnostics(fmt));
                 if print {
-                    print!("{}", jhub_config::print_effective(&loaded));
+                    crate::output::emit_raw(&jhub_config::print_effective(&loaded));
                 }
                 if format == OutputFormat::Human {
-                    println!("check-config: configuration is usable ({})", jhub_config::summary(&loaded.diagnostics));
+                    crate::output::emit(&format!(
+                        "check-config: configuration is usable ({})",
+                        jhub_config::summary(&loaded.diagnostics)
+                    ));
                 }
             }
             ExitCode::SUCCESS
         }
         Err(failure) => {
-            print!("{}", failure.render(fmt));
+            crate::output::emit_raw(&failure.render(fmt));
             if format == OutputFormat::Human {
-                println!("check-config: configuration has errors ({})", jhub_config::summary(&failure.diagnostics));
+                crate::output::emit(&format!(
+                    "check-config: configuration has errors ({})",
+                    jhub_config::summary(&failure.diagnostics)
+                ));
             }
             ExitCode::FAILURE
         }

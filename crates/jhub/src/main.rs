@@ -9,6 +9,7 @@
 
 mod cli;
 mod logging;
+mod output;
 mod render;
 mod serve;
 mod wiring;

@@ -155,6 +155,6 @@ pub fn render(args: RenderArgs) -> anyhow::Result<ExitCode> {
             "resources": resolved_resources(&cfg),
         }
     });
-    println!("{}", serde_json::to_string_pretty(&output)?);
+    crate::output::emit(&serde_json::to_string_pretty(&output)?);
     Ok(ExitCode::SUCCESS)
 }

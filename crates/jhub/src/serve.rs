@@ -100,7 +100,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             tracing::warn!("using the fake spawner: servers are in-process stand-ins");
             Arc::new(jhub_hub::fakes::FakeSpawner::serving())
         }
-        SpawnerKind::Kubernetes => crate::wiring::kube_spawner(&config, &loaded, &args).await?,
+        SpawnerKind::Kubernetes => crate::wiring::kube_spawner(&config, &args).await?,
     };
     let proxy: Arc<dyn Proxy> = match args.proxy {
         ProxyKind::Memory => Arc::new(jhub_hub::fakes::MemoryProxy::default()),

@@ -320,9 +320,36 @@ pub fn crypt_keeper(config: &HubConfig) -> anyhow::Result<Option<jhub_auth::Cryp
     }
 }
 
-/// Kubernetes RBAC rules the spawner needs, as JSON.
+/// Kubernetes RBAC rules the spawner needs, as JSON
+/// (`[{"apiGroups": [""], "resources": ["pods"], "verbs": [...]}, ...]`).
 pub fn rbac_rules() -> serde_json::Value {
-    serde_json::json!([])
+    serde_json::Value::Array(
+        jhub_kube::RBAC_RULES
+            .iter()
+            .map(|(group, resource, verbs)| {
+                serde_json::json!({"apiGroups": [group], "resources": [resource], "verbs": verbs})
+            })
+            .collect(),
+    )
+}
+
+/// The Kubernetes spawner from the config: `--kube-url` (the simulator),
+/// `--kubeconfig`, else kube's inference (kubeconfig, then in-cluster).
+pub async fn kube_spawner(
+    config: &HubConfig,
+    args: &crate::cli::ServeArgs,
+) -> anyhow::Result<Arc<dyn jhub_core::ports::Spawner>> {
+    let how = match (&args.kube_url, &args.kubeconfig) {
+        (Some(url), _) => jhub_kube::KubeConnect::Url(url.clone()),
+        (None, Some(path)) => jhub_kube::KubeConnect::Kubeconfig(path.clone()),
+        (None, None) => jhub_kube::KubeConnect::Infer,
+    };
+    let client = jhub_kube::connect(&how).await.context("connecting to the Kubernetes API")?;
+    let settings = jhub_kube::KubeSpawnerSettings::default();
+    let spawner = jhub_kube::KubeSpawner::new(client, config.spawner.pod.clone(), settings)?;
+    spawner.wait_ready().await.context("listing pods and events (check the hub's RBAC and the API server)")?;
+    tracing::info!(namespace = spawner.namespace(), "Kubernetes spawner ready");
+    Ok(Arc::new(spawner))
 }
 
 #[cfg(test)]
@@ -338,13 +365,4 @@ mod tests {
         assert!(url_has_password("postgres://a:b@c/d"));
         assert!(!url_has_password("postgres://a@c/d"));
     }
-}
-
-/// The Kubernetes spawner from the config.
-pub async fn kube_spawner(
-    _config: &HubConfig,
-    _loaded: &Loaded,
-    _args: &crate::cli::ServeArgs,
-) -> anyhow::Result<Arc<dyn jhub_core::ports::Spawner>> {
-    bail!("the Kubernetes spawner is being wired in; use --spawner fake for now")
 }
