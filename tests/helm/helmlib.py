@@ -129,11 +129,11 @@ def secret_files(secret: dict) -> dict[str, str]:
     return files
 
 
-def write_mount(objs: list[dict], root: Path) -> Path:
+def write_mount(objs: list[dict], root: Path, hub_name: str = "hub") -> Path:
     """Lay out what the hub pod of a render sees under /usr/local/etc/jupyterhub
     (secret/ and config/) in `root`; returns root/secret."""
-    hub = get(objs, "Secret", "hub")
-    cm = get(objs, "ConfigMap", "hub")
+    hub = get(objs, "Secret", hub_name)
+    cm = get(objs, "ConfigMap", hub_name)
     secret_dir = root / "secret"
     config_dir = root / "config"
     secret_dir.mkdir(parents=True, exist_ok=True)

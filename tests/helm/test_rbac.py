@@ -1,0 +1,76 @@
+"""The hub's Role grants exactly the Kubernetes verbs the spawner code calls.
+
+The code's list is `jhub_kube::RBAC_RULES`, printed by
+`jhub rbac-rules --format json`; the chart's Role must grant the same
+(apiGroup, resource, verb) set: nothing missing (a spawn would fail with 403)
+and nothing more (least privilege)."""
+
+from __future__ import annotations
+
+import json
+import unittest
+
+from helmlib import get, render_objects, run_jhub
+
+
+def triples_from_policy_rules(rules) -> set[tuple[str, str, str]]:
+    out = set()
+    for rule in rules:
+        if rule.get("resourceNames") or rule.get("nonResourceURLs"):
+            raise AssertionError(f"unexpected rule shape {rule}")
+        for group in rule["apiGroups"]:
+            for resource in rule["resources"]:
+                for verb in rule["verbs"]:
+                    out.add((group, resource, verb))
+    return out
+
+
+def triples_from_jhub(printed) -> set[tuple[str, str, str]]:
+    """`jhub rbac-rules --format json`: a list of rules, each either
+    [apiGroup, resource, [verbs]] or an object with apiGroup(s)/resource(s)/verbs."""
+    out = set()
+    for rule in printed:
+        if isinstance(rule, list):
+            group, resource, verbs = rule
+            groups, resources = [group], [resource]
+        else:
+            groups = rule.get("apiGroups", [rule.get("apiGroup", rule.get("api_group"))])
+            resources = rule.get("resources", [rule.get("resource")])
+            verbs = rule["verbs"]
+        for g in groups:
+            for r in resources:
+                for v in verbs:
+                    out.add((g, r, v))
+    return out
+
+
+class HubRole(unittest.TestCase):
+    def test_role_grants_exactly_what_the_spawner_calls(self):
+        printed = json.loads(run_jhub(self, ["rbac-rules", "--format", "json"]).stdout)
+        code = triples_from_jhub(printed)
+        self.assertTrue(code, "jhub rbac-rules printed no rules: the spawner's RBAC_RULES are not wired to the CLI")
+        objs = render_objects({})
+        role = triples_from_policy_rules(get(objs, "Role", "hub")["rules"])
+        self.assertEqual(role - code, set(), "the Role grants verbs the spawner never uses")
+        self.assertEqual(code - role, set(), "the spawner uses verbs the Role does not grant")
+
+    def test_binding_targets_the_hub_service_account(self):
+        objs = render_objects({"hub": {"serviceAccount": {"name": "custom-sa"}}})
+        binding = get(objs, "RoleBinding", "hub")
+        self.assertEqual(binding["roleRef"], {"kind": "Role", "name": "hub", "apiGroup": "rbac.authorization.k8s.io"})
+        self.assertEqual(binding["subjects"], [{"kind": "ServiceAccount", "name": "custom-sa", "namespace": "jhub"}])
+        pod = get(objs, "Deployment", "hub")["spec"]["template"]["spec"]
+        self.assertEqual(pod["serviceAccountName"], "custom-sa")
+        self.assertEqual(get(objs, "ServiceAccount", "custom-sa")["kind"], "ServiceAccount")
+
+    def test_no_cluster_scope_for_the_hub(self):
+        objs = render_objects({"scheduling": {"userScheduler": {"enabled": False}}})
+        self.assertFalse([o for o in objs if o["kind"] in ("ClusterRole", "ClusterRoleBinding")])
+
+    def test_rbac_create_false_creates_no_rbac(self):
+        objs = render_objects({"rbac": {"create": False}})
+        self.assertFalse([o for o in objs if o["kind"] in ("Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding")])
+
+
+if __name__ == "__main__":
+    unittest.main()
