@@ -80,7 +80,10 @@ async fn gpu_profile_runs_on_the_a100_node_with_one_gpu_and_reports_progress() {
 #[tokio::test]
 async fn all_gpus_taken_shows_failed_scheduling_and_fails_at_start_timeout() {
     let env = Env::seed().await;
-    let spawner = env.spawner(seed_config()).await;
+    let mut cfg = seed_config();
+    cfg.slow_spawn_message_threshold = 1;
+    cfg.slow_spawn_message_frequency = 1;
+    let spawner = env.spawner(cfg).await;
     for (name, id) in [("g1", 1), ("g2", 2)] {
         spawner
             .start(request(name, id, gpu("A100x1"), Duration::from_secs(20)), Recorder::default().sink())
@@ -110,6 +113,13 @@ async fn all_gpus_taken_shows_failed_scheduling_and_fails_at_start_timeout() {
             .any(|m| m.contains("[Warning] 0/2 nodes are available: 1 Insufficient nvidia.com/gpu")),
         "{:?}",
         progress.messages()
+    );
+    let slow: Vec<_> = progress.events().into_iter().filter(|e| e.raw_event.is_none()).collect();
+    assert!(slow.len() >= 2, "{slow:?}");
+    assert!(slow.iter().all(|e| e.progress.is_none()));
+    assert_eq!(
+        slow[0].message,
+        "Server launch is taking longer than expected. Please be patient! Current time spent waiting: 1 seconds."
     );
     assert!(env.pod("jupyter-g3").is_none(), "the pod of the failed spawn is deleted");
     // P100s are still free.
