@@ -22,6 +22,25 @@ pub const KNOWN_ENV: &[&str] = &[
     "JHUB_KUBECONFIG",
     "JHUB_Z2JH_MOUNT",
     "JHUB_TEMPLATES",
+    // Read by the config crate itself.
+    "JHUB_DATA_DIR",
+    // Set by scripts/install-tools and scripts/test for the test suites and the demo.
+    "JHUB_TOOLS_DIR",
+    "JHUB_CHP",
+    "JHUB_SINGLEUSER",
+    "JHUB_SINGLEUSER5",
+    "JHUB_SINGLEUSER4",
+    "JHUB_REAL_JUPYTERHUB",
+    "JHUB_IDLE_CULLER",
+    "JHUB_SCHEMATHESIS",
+    "JHUB_K8S_PYTHON",
+    "JHUB_NODE_MODULES",
+    "JHUB_CHROMIUM",
+    "JHUB_BIN",
+    "JHUB_SKIP_EXTERNAL",
+    "JHUB_TEST_POSTGRES_URL",
+    "JHUB_TEST_SKIP_POSTGRES",
+    "JHUB_DEMO_PORT",
 ];
 
 #[derive(Debug, Parser)]
