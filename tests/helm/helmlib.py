@@ -189,12 +189,14 @@ def check_config_json(test: unittest.TestCase, args: list[str], env: dict[str, s
 
 class ChartCopy:
     """A temporary copy of the chart whose live-cluster lookups return the
-    objects given (helm's offline render has no cluster). Only the body of
-    the chart's single lookup helper is replaced; everything else renders as
+    objects given (helm's offline render has no cluster), optionally with
+    extra templates that call the chart's helpers. Only the body of the
+    chart's single lookup helper is replaced; everything else renders as
     shipped."""
 
-    def __init__(self, live: dict[tuple[str, str], dict]):
-        self.live = live
+    def __init__(self, live: dict[tuple[str, str], dict] | None = None, extra_templates: dict[str, str] | None = None):
+        self.live = live or {}
+        self.extra_templates = extra_templates or {}
 
     def __enter__(self) -> Path:
         self.tmp = Path(tempfile.mkdtemp(prefix="jhub-chart-"))
@@ -215,6 +217,8 @@ class ChartCopy:
         for (kind, name), obj in self.live.items():
             table[f"{obj.get('apiVersion', 'v1')}/{kind}/{NAMESPACE}/{name}"] = obj
         (dest / "live-objects.json").write_text(json.dumps(table), encoding="utf-8")
+        for name, text in self.extra_templates.items():
+            (dest / "templates" / name).write_text(text, encoding="utf-8")
         return dest
 
     def __exit__(self, *exc):

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import yaml
 
-from helmlib import NAMESPACE, RELEASE, get, render_objects, run_jhub, seed_values, write_mount
+from helmlib import NAMESPACE, RELEASE, ChartCopy, get, objects, render, render_objects, run_jhub, seed_values, \
+    write_mount
 
 SEED_CHOICES = [  # (profile slug, option choices) of every seed profile
     ("cpu-fen-qu", ["image=lab6"]), ("cpu-fen-qu", ["image=lab9"]),
@@ -99,6 +100,23 @@ class Scheduler(unittest.TestCase):
         c = get(objs, "Deployment", "user-scheduler")["spec"]["template"]["spec"]["containers"][0]
         self.assertEqual(c["image"], "registry.k8s.io/kube-scheduler:v1.35.7")
         self.assertIn("--config=/etc/user-scheduler/config.yaml", c["command"])
+
+    def test_scheduler_is_never_newer_than_the_cluster(self):
+        cases = {  # (configured tag, cluster version) -> tag used
+            ("v1.35.7", "v1.36.0"): "v1.35.7",
+            ("v1.35.7", "v1.35.2"): "v1.35.7",
+            ("v1.35.7", "v1.34.3"): "v1.34.3",
+            ("v1.35.7", "v1.30.14-eks-2f7b8c1"): "v1.30.14",
+            ("v1.35.7", "v1.31.4+k3s1"): "v1.31.4",
+            ("custom-build", "v1.30.0"): "custom-build",
+        }
+        probe = "kind: ConfigMap\napiVersion: v1\nmetadata: {name: probe}\ndata:\n" + "".join(
+            f'  c{i}: {{{{ include "jhub.userSchedulerTag" (list "{tag}" "{cluster}") | quote }}}}\n'
+            for i, (tag, cluster) in enumerate(cases))
+        with ChartCopy(extra_templates={"zz-probe.yaml": probe}) as chart_dir:
+            data = get(objects(render({}, chart_dir=chart_dir)), "ConfigMap", "probe")["data"]
+        for i, (key, expected) in enumerate(cases.items()):
+            self.assertEqual(data[f"c{i}"], expected, key)
 
     def test_priority_class_exists_for_user_pods(self):
         objs = render_objects({"scheduling": {"podPriority": {"enabled": True}}})

@@ -53,6 +53,23 @@ release name is used instead. */}}
 {{- include "jhub.clusterName" (list . (include "jhub.name" (list . "user-scheduler")) "user-scheduler") -}}
 {{- end -}}
 
+{{- /* The kube-scheduler tag for the user scheduler: (list configuredTag
+clusterVersion). A scheduler must not be newer than its API server, so on a
+cluster whose minor version is older than the configured tag's, the cluster's
+own major.minor.patch is used (registry.k8s.io publishes every upstream
+patch release; suffixes such as -eks-... are dropped). Tags that are not
+versions are used as given. */}}
+{{- define "jhub.userSchedulerTag" -}}
+{{- $tag := index . 0 -}}
+{{- $cluster := regexFind "^v?[0-9]+\\.[0-9]+\\.[0-9]+" (index . 1) -}}
+{{- $tagMinor := regexFind "^v?[0-9]+\\.[0-9]+" $tag -}}
+{{- if and $cluster $tagMinor (semverCompare (printf "< %s.0" $tagMinor) $cluster) -}}
+{{- printf "v%s" (trimPrefix "v" $cluster) -}}
+{{- else -}}
+{{- $tag -}}
+{{- end -}}
+{{- end -}}
+
 {{- define "jhub.priorityName" -}}
 {{- include "jhub.clusterName" (list . (include "jhub.fullname" .) "default-priority") -}}
 {{- end -}}
