@@ -292,6 +292,30 @@ class Toggles(unittest.TestCase):
                     render(values)
                 self.assertIn(needle, str(ctx.exception))
 
+    def test_extra_env_map_and_list(self):
+        objs = render_objects({"hub": {"extraEnv": {"A": "1", "B": {"valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}}},
+                               "proxy": {"chp": {"extraEnv": [{"name": "C", "value": "3"}]}}})
+        env = {e["name"]: e for e in container(get(objs, "Deployment", "hub"), "hub")["env"]}
+        self.assertEqual(env["A"], {"name": "A", "value": "1"})
+        self.assertEqual(env["B"], {"name": "B", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}})
+        chp = {e["name"]: e for e in container(get(objs, "Deployment", "proxy"), "chp")["env"]}
+        self.assertEqual(chp["C"], {"name": "C", "value": "3"})
+
+    def test_hub_extra_files_and_existing_secret(self):
+        objs = render_objects({"hub": {"existingSecret": "mine", "extraFiles": {
+            "motd": {"mountPath": "/etc/jhub/motd.txt", "stringData": "hi", "mode": 0o444}}}})
+        dep = get(objs, "Deployment", "hub")
+        mounts = {m["mountPath"]: m for m in container(dep, "hub")["volumeMounts"]}
+        self.assertEqual(mounts["/etc/jhub/motd.txt"], {"name": "files", "mountPath": "/etc/jhub/motd.txt", "subPath": "motd"})
+        self.assertEqual(mounts["/usr/local/etc/jupyterhub/existing-secret/"]["name"], "existing-secret")
+        volumes = {v["name"]: v for v in dep["spec"]["template"]["spec"]["volumes"]}
+        self.assertEqual(volumes["existing-secret"]["secret"]["secretName"], "mine")
+        self.assertEqual(volumes["files"]["secret"]["items"], [{"key": "motd", "path": "motd", "mode": 0o444}])
+        self.assertEqual(get(objs, "Secret", "hub")["stringData"], {"motd": "hi"})
+        with self.assertRaises(helm_python.HelmError) as ctx:
+            render({"hub": {"extraFiles": {"bad": {"mountPath": "/x/y.txt", "data": {"a": 1}}}}})
+        self.assertIn("extraFiles.bad", str(ctx.exception))
+
     def test_no_host_routing(self):
         # jhub routes by path; CHP must not route by host even with subdomain_host.
         objs = render_objects({"hub": {"config": {"JupyterHub": {"subdomain_host": "example.org"}}}})
