@@ -13,6 +13,7 @@
 //! `jhub_core::ports`); SQL (only through `jhub-store`).
 
 pub mod activity;
+pub mod api_support;
 pub mod culler;
 pub mod error;
 pub mod fakes;
@@ -27,6 +28,7 @@ pub mod state;
 pub mod tokens;
 pub mod users;
 
+pub use api_support::{RuntimeService, ServerEdit};
 pub use error::{HubError, HubResult};
 pub use hub::Hub;
 pub use identity::{Identity, Principal, TokenInfo};

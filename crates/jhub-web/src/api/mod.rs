@@ -6,7 +6,17 @@
 //! handler runs, so no route can be reached without its scope (a test walks
 //! the table to prove it). Handlers receive the caller as [`Authorized`].
 
+pub mod body;
+pub mod common;
+pub mod groups;
 pub mod hub;
+pub mod proxy;
+pub mod query;
+pub mod servers;
+pub mod services;
+pub mod shares;
+pub mod tokens;
+pub mod users;
 
 use crate::app::App;
 use crate::auth::Caller;
@@ -74,14 +84,426 @@ fn entry(
 /// The API, in one place.
 pub fn table() -> Vec<Entry> {
     use Method as M;
+    use Scope as S;
     use Target as T;
-    const HUB: &str = "jupyterhub.apihandlers.hub";
-    let _ = HUB;
-    vec![
+    use axum::routing::{delete, patch, post, put};
+    const READ_USER: &[Scope] =
+        &[S::ReadUsers, S::ReadUsersName, S::ReadServers, S::ReadUsersGroups, S::ReadUsersActivity, S::ReadRolesUsers];
+    const READ_GROUP: &[Scope] = &[S::ReadGroups, S::ReadGroupsName, S::ReadRolesGroups];
+    const READ_SERVICE: &[Scope] = &[S::ReadServices, S::ReadServicesName, S::ReadRolesServices];
+    let server_routes = |path: &'static str| {
+        const H: &str = "jupyterhub.apihandlers.users.UserServerAPIHandler";
+        vec![
+            entry(M::GET, path, &[S::ReadServers], T::Server, H, get(servers::get)),
+            entry(M::PUT, path, &[S::StartServers], T::Server, H, put(servers::put)),
+            entry(M::POST, path, &[S::StartServers], T::Server, H, post(servers::post)),
+            entry(M::PATCH, path, &[S::StartServers], T::Server, H, patch(servers::patch)),
+            entry(M::DELETE, path, &[S::DeleteServers], T::Server, H, delete(servers::delete)),
+        ]
+    };
+    const SHARES_SERVER: &str = "jupyterhub.apihandlers.shares.ServerShareAPIHandler";
+    const SHARE_CODES: &str = "jupyterhub.apihandlers.shares.ServerShareCodeAPIHandler";
+    const USER_SHARES: &str = "jupyterhub.apihandlers.shares.UserShareAPIHandler";
+    const GROUP_SHARES: &str = "jupyterhub.apihandlers.shares.GroupShareAPIHandler";
+    let mut table = vec![
         entry(M::GET, "/", &[], T::Public, "jupyterhub.apihandlers.hub.RootAPIHandler", get(hub::root)),
-        entry(M::GET, "/info", &[Scope::ReadHub], T::Hub, "jupyterhub.apihandlers.hub.InfoAPIHandler", get(hub::info)),
+        entry(M::GET, "/info", &[S::ReadHub], T::Hub, "jupyterhub.apihandlers.hub.InfoAPIHandler", get(hub::info)),
+        entry(
+            M::POST,
+            "/shutdown",
+            &[S::Shutdown],
+            T::Hub,
+            "jupyterhub.apihandlers.hub.ShutdownAPIHandler",
+            post(hub::shutdown),
+        ),
+        entry(M::GET, "/health", &[], T::Public, "jupyterhub.handlers.pages.HealthCheckHandler", get(hub::health)),
+        // `read:metrics` unless `authenticate_prometheus` is off: checked by the handler.
+        entry(
+            M::GET,
+            "/metrics",
+            &[S::ReadMetrics],
+            T::Public,
+            "jupyterhub.handlers.metrics.MetricsHandler",
+            get(hub::metrics),
+        ),
         entry(M::GET, "/user", &[], T::Authenticated, "jupyterhub.apihandlers.users.SelfAPIHandler", get(hub::whoami)),
-    ]
+        // users
+        entry(
+            M::GET,
+            "/users",
+            &[S::ListUsers],
+            T::Listing,
+            "jupyterhub.apihandlers.users.UserListAPIHandler",
+            get(users::list),
+        ),
+        entry(
+            M::POST,
+            "/users",
+            &[S::AdminUsers],
+            T::Hub,
+            "jupyterhub.apihandlers.users.UserListAPIHandler",
+            post(users::create_many),
+        ),
+        entry(
+            M::GET,
+            "/users/{name}",
+            READ_USER,
+            T::User,
+            "jupyterhub.apihandlers.users.UserAPIHandler",
+            get(users::get),
+        ),
+        entry(
+            M::POST,
+            "/users/{name}",
+            &[S::AdminUsers],
+            T::User,
+            "jupyterhub.apihandlers.users.UserAPIHandler",
+            post(users::create_one),
+        ),
+        entry(
+            M::PATCH,
+            "/users/{name}",
+            &[S::AdminUsers],
+            T::User,
+            "jupyterhub.apihandlers.users.UserAPIHandler",
+            patch(users::patch),
+        ),
+        entry(
+            M::DELETE,
+            "/users/{name}",
+            &[S::DeleteUsers],
+            T::User,
+            "jupyterhub.apihandlers.users.UserAPIHandler",
+            delete(users::delete),
+        ),
+        entry(
+            M::POST,
+            "/users/{name}/activity",
+            &[S::UsersActivity],
+            T::User,
+            "jupyterhub.apihandlers.users.ActivityAPIHandler",
+            post(users::activity),
+        ),
+        entry(
+            M::POST,
+            "/users/{name}/admin-access",
+            &[S::Servers],
+            T::User,
+            "jupyterhub.apihandlers.users.UserAdminAccessAPIHandler",
+            post(users::admin_access),
+        ),
+        entry(
+            M::GET,
+            "/users/{name}/server/progress",
+            &[S::ReadServers],
+            T::Server,
+            "jupyterhub.apihandlers.users.SpawnProgressAPIHandler",
+            get(servers::progress),
+        ),
+        entry(
+            M::GET,
+            "/users/{name}/servers/{server_name}/progress",
+            &[S::ReadServers],
+            T::Server,
+            "jupyterhub.apihandlers.users.SpawnProgressAPIHandler",
+            get(servers::progress),
+        ),
+        // tokens
+        entry(
+            M::GET,
+            "/users/{name}/tokens",
+            &[S::ReadTokens],
+            T::User,
+            "jupyterhub.apihandlers.users.UserTokenListAPIHandler",
+            get(tokens::list),
+        ),
+        // `tokens` on the target is checked by the handler: an anonymous
+        // request may authenticate with `auth` in the body.
+        entry(
+            M::POST,
+            "/users/{name}/tokens",
+            &[S::Tokens],
+            T::Public,
+            "jupyterhub.apihandlers.users.UserTokenListAPIHandler",
+            post(tokens::create),
+        ),
+        entry(
+            M::GET,
+            "/users/{name}/tokens/{token_id}",
+            &[S::ReadTokens],
+            T::User,
+            "jupyterhub.apihandlers.users.UserTokenAPIHandler",
+            get(tokens::get),
+        ),
+        entry(
+            M::DELETE,
+            "/users/{name}/tokens/{token_id}",
+            &[S::Tokens],
+            T::User,
+            "jupyterhub.apihandlers.users.UserTokenAPIHandler",
+            delete(tokens::delete),
+        ),
+        // groups
+        entry(
+            M::GET,
+            "/groups",
+            &[S::ListGroups],
+            T::Listing,
+            "jupyterhub.apihandlers.groups.GroupListAPIHandler",
+            get(groups::list),
+        ),
+        entry(
+            M::POST,
+            "/groups",
+            &[S::AdminGroups],
+            T::Hub,
+            "jupyterhub.apihandlers.groups.GroupListAPIHandler",
+            post(groups::create_many),
+        ),
+        entry(
+            M::GET,
+            "/groups/{name}",
+            READ_GROUP,
+            T::Group,
+            "jupyterhub.apihandlers.groups.GroupAPIHandler",
+            get(groups::get),
+        ),
+        entry(
+            M::POST,
+            "/groups/{name}",
+            &[S::AdminGroups],
+            T::Group,
+            "jupyterhub.apihandlers.groups.GroupAPIHandler",
+            post(groups::create_one),
+        ),
+        entry(
+            M::DELETE,
+            "/groups/{name}",
+            &[S::DeleteGroups],
+            T::Group,
+            "jupyterhub.apihandlers.groups.GroupAPIHandler",
+            delete(groups::delete),
+        ),
+        entry(
+            M::POST,
+            "/groups/{name}/users",
+            &[S::Groups],
+            T::Group,
+            "jupyterhub.apihandlers.groups.GroupUsersAPIHandler",
+            post(groups::add_users),
+        ),
+        entry(
+            M::DELETE,
+            "/groups/{name}/users",
+            &[S::Groups],
+            T::Group,
+            "jupyterhub.apihandlers.groups.GroupUsersAPIHandler",
+            delete(groups::remove_users),
+        ),
+        entry(
+            M::PUT,
+            "/groups/{name}/properties",
+            &[S::Groups],
+            T::Group,
+            "jupyterhub.apihandlers.groups.GroupPropertiesAPIHandler",
+            put(groups::set_properties),
+        ),
+        // services
+        entry(
+            M::GET,
+            "/services",
+            &[S::ListServices],
+            T::Listing,
+            "jupyterhub.apihandlers.services.ServiceListAPIHandler",
+            get(services::list),
+        ),
+        entry(
+            M::GET,
+            "/services/{name}",
+            READ_SERVICE,
+            T::Service,
+            "jupyterhub.apihandlers.services.ServiceAPIHandler",
+            get(services::get),
+        ),
+        entry(
+            M::POST,
+            "/services/{name}",
+            &[S::AdminServices],
+            T::Service,
+            "jupyterhub.apihandlers.services.ServiceAPIHandler",
+            post(services::create),
+        ),
+        entry(
+            M::DELETE,
+            "/services/{name}",
+            &[S::AdminServices],
+            T::Service,
+            "jupyterhub.apihandlers.services.ServiceAPIHandler",
+            delete(services::delete),
+        ),
+        // proxy
+        entry(M::GET, "/proxy", &[S::Proxy], T::Hub, "jupyterhub.apihandlers.proxy.ProxyAPIHandler", get(proxy::get)),
+        entry(
+            M::POST,
+            "/proxy",
+            &[S::Proxy],
+            T::Hub,
+            "jupyterhub.apihandlers.proxy.ProxyAPIHandler",
+            post(proxy::post),
+        ),
+        entry(
+            M::PATCH,
+            "/proxy",
+            &[S::Proxy],
+            T::Hub,
+            "jupyterhub.apihandlers.proxy.ProxyAPIHandler",
+            patch(proxy::patch),
+        ),
+        // deprecated identity lookups (token-authenticated callers; checked by the handlers)
+        entry(
+            M::GET,
+            "/authorizations/token/{token}",
+            &[],
+            T::Authenticated,
+            "jupyterhub.apihandlers.auth.TokenAPIHandler",
+            get(hub::token_owner),
+        ),
+        entry(
+            M::POST,
+            "/authorizations/token",
+            &[],
+            T::Public,
+            "jupyterhub.apihandlers.auth.TokenAPIHandler",
+            post(hub::token_post_removed),
+        ),
+        entry(
+            M::GET,
+            "/authorizations/cookie/{cookie_name}/{cookie_value}",
+            &[],
+            T::Authenticated,
+            "jupyterhub.apihandlers.auth.CookieAPIHandler",
+            get(hub::cookie_owner),
+        ),
+        // sharing: scope-checked, then 404 (not supported yet)
+        entry(
+            M::GET,
+            "/shares/{name}",
+            &[S::ReadShares],
+            T::User,
+            "jupyterhub.apihandlers.shares.UserShareListAPIHandler",
+            get(shares::not_supported),
+        ),
+        entry(
+            M::GET,
+            "/shares/{name}/{server_name}",
+            &[S::ReadShares],
+            T::Server,
+            SHARES_SERVER,
+            get(shares::not_supported),
+        ),
+        entry(
+            M::POST,
+            "/shares/{name}/{server_name}",
+            &[S::Shares],
+            T::Server,
+            SHARES_SERVER,
+            post(shares::not_supported),
+        ),
+        entry(
+            M::PATCH,
+            "/shares/{name}/{server_name}",
+            &[S::Shares],
+            T::Server,
+            SHARES_SERVER,
+            patch(shares::not_supported),
+        ),
+        entry(
+            M::DELETE,
+            "/shares/{name}/{server_name}",
+            &[S::Shares],
+            T::Server,
+            SHARES_SERVER,
+            delete(shares::not_supported),
+        ),
+        entry(M::GET, "/share-codes/{name}", &[S::ReadShares], T::User, SHARE_CODES, get(shares::not_supported)),
+        entry(
+            M::GET,
+            "/share-codes/{name}/{server_name}",
+            &[S::ReadShares],
+            T::Server,
+            SHARE_CODES,
+            get(shares::not_supported),
+        ),
+        entry(
+            M::POST,
+            "/share-codes/{name}/{server_name}",
+            &[S::Shares],
+            T::Server,
+            SHARE_CODES,
+            post(shares::not_supported),
+        ),
+        entry(
+            M::DELETE,
+            "/share-codes/{name}/{server_name}",
+            &[S::Shares],
+            T::Server,
+            SHARE_CODES,
+            delete(shares::not_supported),
+        ),
+        entry(
+            M::GET,
+            "/users/{name}/shared",
+            &[S::ReadUsersShares],
+            T::User,
+            "jupyterhub.apihandlers.shares.UserShareListAPIHandler",
+            get(shares::not_supported),
+        ),
+        entry(
+            M::GET,
+            "/users/{name}/shared/{owner}/{server_name}",
+            &[S::ReadUsersShares],
+            T::User,
+            USER_SHARES,
+            get(shares::not_supported),
+        ),
+        entry(
+            M::DELETE,
+            "/users/{name}/shared/{owner}/{server_name}",
+            &[S::UsersShares],
+            T::User,
+            USER_SHARES,
+            delete(shares::not_supported),
+        ),
+        entry(
+            M::GET,
+            "/groups/{name}/shared",
+            &[S::ReadGroupsShares],
+            T::Group,
+            "jupyterhub.apihandlers.shares.GroupShareListAPIHandler",
+            get(shares::not_supported),
+        ),
+        entry(
+            M::GET,
+            "/groups/{name}/shared/{owner}/{server_name}",
+            &[S::ReadGroupsShares],
+            T::Group,
+            GROUP_SHARES,
+            get(shares::not_supported),
+        ),
+        entry(
+            M::DELETE,
+            "/groups/{name}/shared/{owner}/{server_name}",
+            &[S::GroupsShares],
+            T::Group,
+            GROUP_SHARES,
+            delete(shares::not_supported),
+        ),
+    ];
+    // The default server is the empty name: `/server`, and `/servers/` as the admin UI writes it.
+    table.extend(server_routes("/users/{name}/server"));
+    table.extend(server_routes("/users/{name}/servers/"));
+    table.extend(server_routes("/users/{name}/servers/{server_name}"));
+    table
 }
 
 /// The caller of a route that passed its scope check.
@@ -120,8 +542,15 @@ fn resource<'a>(target: Target, params: &'a HashMap<String, String>) -> Resource
     }
 }
 
-/// The scope check every API route passes through.
+/// The scope check every API route passes through; the response carries
+/// the route's handler label for the request metrics.
 pub async fn authorize(app: &App, route: &'static ApiRoute, request: Request, next: Next) -> Response {
+    let mut response = check_then_run(app, route, request, next).await;
+    response.extensions_mut().insert(crate::middleware::HandlerLabel(route.handler));
+    response
+}
+
+async fn check_then_run(app: &App, route: &'static ApiRoute, request: Request, next: Next) -> Response {
     let (mut parts, body) = request.into_parts();
     let caller = match <Caller as axum::extract::FromRequestParts<App>>::from_request_parts(&mut parts, app).await {
         Ok(caller) => caller,
@@ -177,5 +606,20 @@ pub fn router(app: &App) -> Router<App> {
         ));
         router = router.route(route.path, checked);
     }
-    router.fallback(|| async { ApiError::bare(axum::http::StatusCode::NOT_FOUND) })
+    router
+        .fallback(|| async {
+            let mut response = ApiError::bare(axum::http::StatusCode::NOT_FOUND).into_response();
+            response.extensions_mut().insert(crate::middleware::HandlerLabel("jupyterhub.apihandlers.base.API404"));
+            response
+        })
+        .layer(axum::middleware::from_fn(options_ok))
+}
+
+/// JupyterHub answers `OPTIONS` on any API path with 200 and no body
+/// (`APIHandler.options`), without credentials.
+async fn options_ok(request: Request, next: Next) -> Response {
+    if request.method() == Method::OPTIONS {
+        return axum::http::StatusCode::OK.into_response();
+    }
+    next.run(request).await
 }
