@@ -103,6 +103,7 @@ impl std::fmt::Debug for KubeSpawner {
 /// How a start failed, before it becomes the port's `SpawnError`.
 #[derive(Debug)]
 enum StartError {
+    Invalid(String),
     Failed(String),
     Timeout(String),
     Backend(String),
@@ -551,8 +552,8 @@ impl KubeSpawner {
         let deadline = began + own_budget(request.start_timeout);
         let user = &request.user;
         let server = request.server_name.as_str();
-        let options = options_map(&request.user_options).map_err(|e| StartError::Failed(e.to_string()))?;
-        let resolved = profiles::resolve(&self.base, &options).map_err(|e| StartError::Failed(e.to_string()))?;
+        let options = options_map(&request.user_options).map_err(|e| StartError::Invalid(e.to_string()))?;
+        let resolved = profiles::resolve(&self.base, &options).map_err(|e| StartError::Invalid(e.to_string()))?;
         for stray in &resolved.stray_attributes {
             tracing::info!(user = %user.name, setting = %stray.name, suggestion = ?stray.suggestion,
                 "profile override is not a KubeSpawner setting and has no effect");
@@ -647,6 +648,7 @@ impl Spawner for KubeSpawner {
         result.map_err(|err| {
             tracing::warn!(user = %request.user.name, server = %request.server_name, error = ?err, "spawn failed");
             match err {
+                StartError::Invalid(message) => SpawnError::InvalidOptions(message),
                 StartError::Failed(message) => SpawnError::Failed { message },
                 StartError::Timeout(detail) => {
                     SpawnError::Timeout { seconds: request.start_timeout.as_secs(), detail: Some(detail) }
