@@ -57,16 +57,10 @@ class OfficialChartLayout(unittest.TestCase):
                 typos = {d["key"] for d in out["diagnostics"] if "gurantee" in (d.get("key") or "")}
                 self.assertEqual(len(typos), 4, out["diagnostics"])
 
-    # Known gap, reported to the jhub-config owner. With `fullnameOverride:
-    # null` the official chart names everything `<release>-jupyterhub-...`
-    # and Helm drops the key from the mounted values.yaml; load_z2jh_mount
-    # then fills in the chart default "" and jhub computes unprefixed names
-    # (proxy-api, <release>-user-scheduler): the hub cannot reach CHP and user
-    # pods name a scheduler that does not exist. (This repository's chart
-    # writes the resolved prefix into values.yaml, so it is not affected.)
-    # The fix belongs in load_z2jh_mount (no defaults under mounted values,
-    # or names read from /usr/local/etc/jupyterhub/config/ as z2jh does).
-    @unittest.expectedFailure
+    # With `fullnameOverride: null` the official chart names everything
+    # `<release>-jupyterhub-...` and Helm drops the key from the mounted
+    # values.yaml; jhub must not bring the chart default "" back, or it would
+    # compute unprefixed names (no CHP, a scheduler that does not exist).
     def test_official_mount_with_fullname_null(self):
         import shutil
         import tempfile

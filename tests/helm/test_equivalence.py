@@ -175,16 +175,10 @@ class Equivalence(unittest.TestCase):
         self.assertEqual(config["proxy"]["api_url"], "http://jhub-jupyterhub-proxy-api:8001")
         self.assertEqual(config["spawner"]["pod"]["scheduler_name"], "jhub-jupyterhub-user-scheduler")
 
-    # Known drift, reported to the jhub-config owner: Helm deletes a key the
-    # user sets to null before it writes values.yaml, and z2jh's hub then uses
-    # the code default (JupyterHub's concurrent_spawn_limit 100, the image's
-    # CMD, no memory request). jhub_config::load_z2jh_mount layers the chart
-    # defaults under the mounted values again, so the deleted defaults come
-    # back (64, jupyterhub-singleuser, 1G) while `-f` gives z2jh's answer.
-    # The fix belongs in load_z2jh_mount (the mounted values are already
-    # complete); once it lands this test passes and unittest reports an
-    # "unexpected success", which fails the run until this marker is removed.
-    @unittest.expectedFailure
+    # Helm deletes a key the user sets to null before it writes values.yaml,
+    # and z2jh's hub then uses the code default (JupyterHub's
+    # concurrent_spawn_limit 100, the image's CMD, no memory request); jhub
+    # must give the same answer from the mount as from `-f`.
     def test_null_deletes_a_default(self):
         self.compare("null-deletes-a-default", CASES["null-deletes-a-default"])
 

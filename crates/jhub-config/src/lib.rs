@@ -307,11 +307,20 @@ fn load_texts(
 ) -> Result<Loaded, LoadFailure> {
     let mut sources = SourceMap::default();
     sources.insert(DEFAULTS_NAME, DEFAULT_VALUES);
-    let mut merged = match defaults_tree() {
-        Ok(t) => t,
-        Err(d) => {
-            diags.push(*d);
-            return Err(LoadFailure { diagnostics: diags, sources });
+    // A chart-mounted values.yaml is already Helm's merge of the chart
+    // defaults and the user's files, with every key the user set to null
+    // deleted: adding jhub's defaults underneath would bring those keys back
+    // (z2jh's code then uses its own fallbacks for missing keys, as we do).
+    let mounted = allow_chart_release;
+    let mut merged = if mounted {
+        VNode::empty_map(Origin::Default { line: 0 })
+    } else {
+        match defaults_tree() {
+            Ok(t) => t,
+            Err(d) => {
+                diags.push(*d);
+                return Err(LoadFailure { diagnostics: diags, sources });
+            }
         }
     };
 

@@ -935,9 +935,13 @@ fn loads_the_z2jh_secret_layout() {
     let existing = dir.path().join("existing-secret");
     std::fs::create_dir_all(&secret).unwrap();
     std::fs::create_dir_all(&existing).unwrap();
+    // What Helm mounts is the complete merged values (chart defaults included).
     std::fs::write(
         secret.join("values.yaml"),
-        "Chart:\n  Name: jupyterhub\n  Version: 4.2.0\nRelease:\n  Name: prod\n  Namespace: hubs\n  Service: Helm\nhub:\n  baseUrl: /prod/\n  existingSecret: mine\nproxy:\n  secretToken: null\n",
+        format!(
+            "{}\nChart:\n  Name: jupyterhub\n  Version: 4.2.0\nRelease:\n  Name: prod\n  Namespace: hubs\n  Service: Helm\n",
+            jhub_config::DEFAULT_VALUES
+        ),
     )
     .unwrap();
     std::fs::write(secret.join("hub.config.ConfigurableHTTPProxy.auth_token"), "chart-token\n").unwrap();
@@ -945,7 +949,7 @@ fn loads_the_z2jh_secret_layout() {
     std::fs::write(secret.join("hub.config.CryptKeeper.keys"), "k1;k2").unwrap();
     std::fs::write(secret.join("hub.services.grafana.apiToken"), "svc-token").unwrap();
     std::fs::write(existing.join("hub.config.JupyterHub.cookie_secret"), "mine-cookie").unwrap();
-    std::fs::write(existing.join("values.yaml"), "hub:\n  concurrentSpawnLimit: 7\n").unwrap();
+    std::fs::write(existing.join("values.yaml"), "hub:\n  baseUrl: /prod/\n  concurrentSpawnLimit: 7\n").unwrap();
     let l = load_z2jh_mount(&secret, &Environment::empty()).unwrap();
     let c = &l.config;
     assert_eq!(c.hub.base_url, "/prod/");
@@ -959,6 +963,19 @@ fn loads_the_z2jh_secret_layout() {
     assert_eq!(c.release.chart_version, "4.2.0");
     assert_eq!(c.spawner.namespace, "hubs");
     assert!(l.diagnostics.is_empty(), "{}", l.render_diagnostics(Format::Human));
+    // A key the user set to null is absent from the mount: z2jh's fallback
+    // applies, not the chart default (singleuser.cmd → the image's CMD).
+    assert_eq!(c.spawner.pod.cmd, Some(vec!["jupyterhub-singleuser".to_string()]));
+    std::fs::write(
+        secret.join("values.yaml"),
+        format!(
+            "{}\nChart:\n  Name: jupyterhub\n  Version: 4.2.0\nRelease:\n  Name: prod\n  Namespace: hubs\n",
+            jhub_config::DEFAULT_VALUES.replace("  cmd: jupyterhub-singleuser\n", "")
+        ),
+    )
+    .unwrap();
+    let nulled = load_z2jh_mount(&secret, &Environment::empty()).unwrap();
+    assert_eq!(nulled.config.spawner.pod.cmd, None, "no default brought back under the mount");
     // Chart/Release blocks are only legal in the mounted Secret.
     check(
         "Release:\n  Name: x\n",
