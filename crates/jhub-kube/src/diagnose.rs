@@ -176,7 +176,10 @@ pub fn assess(pod: &Pod, fail_unschedulable: bool) -> PodState {
 pub fn failing_event(reason: &str, message: &str, fail_unschedulable: bool) -> Option<String> {
     match reason {
         "FailedMount" | "FailedAttachVolume" => Some(format!("could not mount the server's volumes: {message}")),
-        "Failed" if message.starts_with("Failed to pull image") => Some(message.to_string()),
+        "Failed" if message.starts_with("Failed to pull image") => {
+            let image = message.split('"').nth(1).unwrap_or("");
+            Some(format!("could not pull image \"{image}\" (ErrImagePull): {message}"))
+        }
         "FailedScheduling" if fail_unschedulable && never_schedulable(message) => {
             Some(format!("no node can ever run this server: {message}"))
         }
@@ -233,6 +236,11 @@ mod tests {
         assert!(failing_event("FailedScheduling", never, true).unwrap().contains("no node can ever run"));
         assert_eq!(failing_event("FailedScheduling", capacity, true), None);
         assert!(failing_event("FailedMount", "MountVolume.SetUp failed", true).unwrap().contains("mount"));
+        assert_eq!(
+            failing_event("Failed", "Failed to pull image \"x/y:1\": not found", true).unwrap(),
+            "could not pull image \"x/y:1\" (ErrImagePull): Failed to pull image \"x/y:1\": not found"
+        );
+        assert_eq!(failing_event("Failed", "Error: ErrImagePull", true), None);
     }
 
     #[test]

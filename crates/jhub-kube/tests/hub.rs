@@ -91,3 +91,51 @@ async fn spawn_ready_restart_and_stop_through_the_hub() {
     let _ = std::fs::remove_dir_all(&dir);
     env.stop().await;
 }
+
+#[tokio::test]
+async fn a_failed_spawn_reaches_the_hub_with_the_reason_and_leaves_nothing_running() {
+    let env = Env::start(SimConfig::seed_cluster().with_mock_http_responder(true)).await;
+    let mut cfg = seed_config();
+    cfg.image = "registry.example.org/nobody/missing:1".into();
+    let spawner = Arc::new(env.spawner(cfg).await);
+    let proxy = Arc::new(MemoryProxy::default());
+    let clock = Arc::new(ManualClock::new(Timestamp::from_second(1_800_000_000).unwrap()));
+    let store = Store::connect("sqlite::memory:").await.unwrap();
+    let hub = Hub::start(hub_settings(), store, spawner.clone(), proxy.clone(), clock).await.unwrap();
+    hub.create_user("bob", false).await.unwrap();
+    let mut ticket = hub
+        .spawn(SpawnCommand {
+            user: "bob".into(),
+            server: String::new(),
+            user_options: Some(cpu()),
+            display_name: None,
+        })
+        .await
+        .unwrap();
+    match ticket.wait(Duration::from_secs(10)).await {
+        Some(SpawnOutcome::Failed { message }) => {
+            assert!(
+                message.starts_with("Spawn failed: could not pull image \"registry.example.org/nobody/missing:1\""),
+                "{message}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(env.pod("jupyter-bob").is_none());
+    assert!(!proxy.targets().contains_key("/user/bob/"));
+    // A bad choice is refused before anything starts, naming the option.
+    let refused = hub
+        .spawn(SpawnCommand {
+            user: "bob".into(),
+            server: String::new(),
+            user_options: Some(gpu("H100x8")),
+            display_name: None,
+        })
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("option 'image'"), "{refused}");
+    hub.shutdown(Duration::from_secs(5)).await;
+    drop(hub);
+    drop(spawner);
+    env.stop().await;
+}

@@ -529,3 +529,73 @@ async fn options_are_validated_naming_the_option() {
     drop(spawner);
     env.stop().await;
 }
+
+#[tokio::test]
+async fn pre_7_state_adopts_the_legacy_pvc_name() {
+    let env = Env::seed().await;
+    let spawner = env.spawner(seed_config()).await;
+    env.sim
+        .create(
+            Resource::PersistentVolumeClaims,
+            NS,
+            json!({"metadata": {"name": "claim--41lice"}, "spec": {"accessModes": ["ReadWriteOnce"],
+                   "resources": {"requests": {"storage": "1Gi"}}}}),
+        )
+        .unwrap();
+    let mut legacy = request("Alice", 21, cpu(), Duration::from_secs(20));
+    legacy.previous_state = json!({"pod_name": "jupyter--41lice"});
+    let started = spawner.start(legacy, Recorder::default().sink()).await.unwrap();
+    assert_eq!(started.state["pvc_name"], "claim--41lice");
+    assert_eq!(started.state["pod_name"], "jupyter-alice---3bc51062");
+    let pod = env.pod("jupyter-alice---3bc51062").unwrap();
+    let volumes = pod["spec"]["volumes"].as_array().unwrap();
+    assert!(volumes.iter().any(|v| v["persistentVolumeClaim"]["claimName"] == "claim--41lice"), "{volumes:?}");
+    assert!(env.pvc("claim-alice---3bc51062").is_none(), "no second claim");
+    drop(spawner);
+    env.stop().await;
+}
+
+#[tokio::test]
+async fn a_pvc_create_refused_by_quota_is_fine_when_the_claim_exists() {
+    let env = Env::seed().await;
+    let spawner = env.spawner(seed_config()).await;
+    let first =
+        spawner.start(request("quinn", 22, cpu(), Duration::from_secs(20)), Recorder::default().sink()).await.unwrap();
+    spawner.stop("quinn", "", &first.state, true).await.unwrap();
+    env.sim.fail_requests(Some(Verb::Create), Some(Resource::PersistentVolumeClaims), 403, 2);
+    let mut again = request("quinn", 22, cpu(), Duration::from_secs(20));
+    again.previous_state = first.state.clone();
+    spawner.start(again, Recorder::default().sink()).await.unwrap();
+    // No claim and 403: a clear error, nothing started.
+    let err = spawner
+        .start(request("rae", 23, cpu(), Duration::from_secs(20)), Recorder::default().sink())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("creating PVC claim-rae: HTTP 403 Forbidden"), "{err}");
+    assert!(env.pod("jupyter-rae").is_none());
+    drop(spawner);
+    env.stop().await;
+}
+
+#[tokio::test]
+async fn without_events_the_spawn_works_from_pod_status_alone() {
+    let env = Env::seed().await;
+    let mut cfg = seed_config();
+    cfg.events_enabled = false;
+    let spawner = env.spawner(cfg.clone()).await;
+    let progress = Recorder::default();
+    let started = spawner.start(request("sam", 24, cpu(), Duration::from_secs(20)), progress.sink()).await.unwrap();
+    assert!(progress.events().is_empty());
+    spawner.stop("sam", "", &started.state, false).await.unwrap();
+    cfg.image = "registry.example.org/nobody/missing:1".into();
+    drop(spawner);
+    let spawner = env.spawner(cfg).await;
+    let err = spawner.start(request("tia", 25, cpu(), Duration::from_secs(20)), progress.sink()).await.unwrap_err();
+    assert!(err.to_string().contains("registry.example.org/nobody/missing:1"), "{err}");
+    let events_used = env.sim.request_counts().0.keys().any(|(_, resource)| resource == "events");
+    assert!(!events_used, "no event watch when events are disabled");
+    // Stopping a server that never started is a quick no-op.
+    spawner.stop("nobody", "", &json!({}), false).await.unwrap();
+    drop(spawner);
+    env.stop().await;
+}
