@@ -599,3 +599,28 @@ async fn without_events_the_spawn_works_from_pod_status_alone() {
     drop(spawner);
     env.stop().await;
 }
+
+#[tokio::test]
+async fn connect_by_url_and_by_kubeconfig() {
+    use jhub_kube::{KubeConnect, KubeSpawnerError, connect};
+    let env = Env::seed().await;
+    let by_url = connect(&KubeConnect::Url(env.server.url.clone())).await.unwrap();
+    let path = std::env::temp_dir().join(format!("jhub-kube-test-kubeconfig-{}", std::process::id()));
+    std::fs::write(&path, jhub_kube_sim::kubeconfig(&env.server.url, NS)).unwrap();
+    let by_file = connect(&KubeConnect::Kubeconfig(path.clone())).await.unwrap();
+    let _ = std::fs::remove_file(&path);
+    for client in [by_url, by_file] {
+        let spawner = jhub_kube::KubeSpawner::new(client, seed_config(), settings()).unwrap();
+        spawner.wait_ready().await.unwrap();
+        assert_eq!(spawner.pods_in_view(), 0);
+    }
+    assert!(matches!(
+        connect(&KubeConnect::Url("not a url at all".into())).await,
+        Err(KubeSpawnerError::InvalidUrl { .. })
+    ));
+    let Err(missing) = connect(&KubeConnect::Kubeconfig("/nonexistent/kubeconfig".into())).await else {
+        panic!("a missing kubeconfig must fail")
+    };
+    assert!(missing.to_string().contains("/nonexistent/kubeconfig"), "{missing}");
+    env.stop().await;
+}
