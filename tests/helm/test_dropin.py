@@ -47,7 +47,7 @@ class OfficialChartLayout(unittest.TestCase):
                 self.assertEqual(config["release"]["chart_name"], "jupyterhub")
                 self.assertEqual(config["release"]["chart_version"], version)
                 self.assertEqual(config["hub"]["db"]["target"],
-                                 {"kind": "sqlite", "path": "/srv/jupyterhub/jupyterhub.sqlite"})
+                                 {"kind": "sqlite", "path": "/srv/jupyterhub/jhub.sqlite"})
                 for secret in (config["hub"]["cookie_secret"], config["hub"]["crypt_keys"], config["proxy"]["auth_token"]):
                     self.assertRegex(secret, r"^<secret from .*/secret/hub\.config\.")
                 # User pods name the scheduler the official chart deployed.

@@ -152,7 +152,7 @@ class Equivalence(unittest.TestCase):
         config = self.compare("defaults", CASES["defaults"])
         # Sanity: the pod's view is the chart's (proxy-api service, release namespace, PVC path).
         self.assertEqual(config["proxy"]["api_url"], "http://proxy-api:8001")
-        self.assertEqual(config["hub"]["db"]["target"], {"kind": "sqlite", "path": "/srv/jupyterhub/jupyterhub.sqlite"})
+        self.assertEqual(config["hub"]["db"]["target"], {"kind": "sqlite", "path": "/srv/jupyterhub/jhub.sqlite"})
         self.assertEqual(config["spawner"]["namespace"], NAMESPACE)
         self.assertEqual(config["release"]["chart_name"], "jhub")
 

@@ -599,7 +599,7 @@ fn build_db(r: &mut Reader<'_>, env: &Environment) -> DbSettings {
     let data_dir = PathBuf::from(env.non_empty("JHUB_DATA_DIR").unwrap_or("/srv/jupyterhub"));
     let at = r.root.get("hub.db.type").and_then(VNode::value_location);
     let (kind, target) = match kind_text.as_str() {
-        "sqlite-pvc" => (DbKind::SqlitePvc, DbTarget::Sqlite { path: data_dir.join("jupyterhub.sqlite") }),
+        "sqlite-pvc" => (DbKind::SqlitePvc, DbTarget::Sqlite { path: data_dir.join("jhub.sqlite") }),
         "sqlite-memory" => (DbKind::SqliteMemory, DbTarget::Memory),
         "postgres" | "other" => {
             let kind = if kind_text == "postgres" { DbKind::Postgres } else { DbKind::Other };
@@ -645,7 +645,7 @@ fn build_db(r: &mut Reader<'_>, env: &Environment) -> DbSettings {
                 .key("hub.db.type")
                 .at(at),
             );
-            (DbKind::SqlitePvc, DbTarget::Sqlite { path: data_dir.join("jupyterhub.sqlite") })
+            (DbKind::SqlitePvc, DbTarget::Sqlite { path: data_dir.join("jhub.sqlite") })
         }
     };
     DbSettings { kind, target, password }

@@ -605,7 +605,7 @@ fn databases() {
     let l = loaded("hub:\n  db:\n    type: postgres\n    url: postgresql+psycopg2://jhub@db:5432/jhub\n");
     assert_eq!(l.config.hub.db.target, DbTarget::Postgres { url: "postgresql://jhub@db:5432/jhub".into() });
     let local = load(&[text("v.yaml", "")], &env(&[("JHUB_DATA_DIR", "/tmp/jhub")])).unwrap();
-    assert_eq!(local.config.hub.db.target, DbTarget::Sqlite { path: "/tmp/jhub/jupyterhub.sqlite".into() });
+    assert_eq!(local.config.hub.db.target, DbTarget::Sqlite { path: "/tmp/jhub/jhub.sqlite".into() });
 }
 
 #[test]

@@ -35,6 +35,14 @@ pub enum StoreError {
     /// A value could not be serialized for storage.
     #[error("could not encode {what} for storage: {source}")]
     Encode { what: &'static str, source: serde_json::Error },
+    /// The database belongs to JupyterHub (it has alembic's version table and
+    /// no jhub migrations); jhub leaves it untouched.
+    #[error(
+        "the {backend} database is a JupyterHub database, not a jhub one; jhub does not modify it. Point jhub at \
+         its own database (the default sqlite-pvc file is jhub.sqlite next to JupyterHub's jupyterhub.sqlite), \
+         or move the old file aside; importing a JupyterHub database is not supported yet"
+    )]
+    NotJhubDatabase { backend: &'static str },
     /// The request is refused before touching the database.
     #[error("refused: {0}")]
     Refused(String),

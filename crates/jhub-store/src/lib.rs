@@ -43,7 +43,9 @@ pub use users::NewUser;
 use sqlx::Connection;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -103,6 +105,40 @@ macro_rules! with_tx {
 }
 pub(crate) use {with_pool, with_tx};
 
+/// Whether a database's tables say it belongs to JupyterHub (alembic) and
+/// not to jhub.
+fn is_foreign<'a>(tables: impl Iterator<Item = &'a str>) -> bool {
+    let tables: Vec<&str> = tables.collect();
+    tables.contains(&"alembic_version") && !tables.contains(&"_sqlx_migrations")
+}
+
+/// Refuses an existing SQLite file that holds a JupyterHub database, looking
+/// at it read-only so that nothing (not even the journal mode) changes.
+async fn refuse_foreign_sqlite(url: &str) -> Result<(), StoreError> {
+    if !url.starts_with("sqlite:") || is_sqlite_memory(url) {
+        return Ok(());
+    }
+    let backend = "sqlite";
+    let options = SqliteConnectOptions::from_str(url).map_err(|source| StoreError::ParseUrl { backend, source })?;
+    if !options.get_filename().exists() {
+        return Ok(());
+    }
+    let mut conn = SqliteConnection::connect_with(&options.read_only(true).create_if_missing(false))
+        .await
+        .map_err(|source| StoreError::Connect { backend, source })?;
+    let names: Vec<(String,)> = sqlx::query_as(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('alembic_version', '_sqlx_migrations')",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .map_err(StoreError::query("inspect database"))?;
+    let _ = conn.close().await;
+    if is_foreign(names.iter().map(|(n,)| n.as_str())) {
+        return Err(StoreError::NotJhubDatabase { backend });
+    }
+    Ok(())
+}
+
 /// The hub's database. Cheap to clone (the pools are shared).
 #[derive(Clone)]
 pub struct Store {
@@ -124,7 +160,9 @@ impl Store {
     /// `postgres://` / `postgresql://` URLs (libpq-style parameters such as
     /// `sslmode` and `options=-c search_path=...` are honoured).
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        refuse_foreign_sqlite(url).await?;
         let store = Store::open(url).await?;
+        store.refuse_foreign_postgres().await?;
         store.migrate().await?;
         Ok(store)
     }
@@ -132,7 +170,9 @@ impl Store {
     /// Applies pending migrations and closes the connection (`jhub migrate`).
     /// Returns the migration versions recorded afterwards.
     pub async fn migrate_only(url: &str) -> Result<Vec<i64>, StoreError> {
+        refuse_foreign_sqlite(url).await?;
         let store = Store::open(url).await?;
+        store.refuse_foreign_postgres().await?;
         let result = match store.migrate().await {
             Ok(()) => store.applied_migrations().await,
             Err(e) => Err(e),
@@ -197,6 +237,21 @@ impl Store {
         } else {
             Err(StoreError::UnsupportedUrl)
         }
+    }
+
+    /// Refuses a PostgreSQL schema that holds a JupyterHub database (alembic
+    /// tables, no jhub migrations), before anything is written to it.
+    async fn refuse_foreign_postgres(&self) -> Result<(), StoreError> {
+        const TABLES: &str = "SELECT table_name::text FROM information_schema.tables \
+             WHERE table_schema = current_schema() AND table_name IN ('alembic_version', '_sqlx_migrations')";
+        if let Backend::Postgres(pool) = &self.backend {
+            let names: Vec<(String,)> =
+                sqlx::query_as(TABLES).fetch_all(pool).await.map_err(StoreError::query("inspect database"))?;
+            if is_foreign(names.iter().map(|(n,)| n.as_str())) {
+                return Err(StoreError::NotJhubDatabase { backend: "postgres" });
+            }
+        }
+        Ok(())
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {

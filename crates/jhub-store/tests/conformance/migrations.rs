@@ -2,6 +2,7 @@
 //! database from a newer jhub, and the tidy check that both backends ship
 //! the same versions.
 
+use crate::harness::run_postgres_url;
 use crate::{at, user};
 use jhub_store::{Store, StoreError};
 use std::collections::BTreeSet;
@@ -114,4 +115,50 @@ async fn bad_urls_fail_clearly_without_echoing_secrets() {
     let url = format!("sqlite://{}/missing-dir/jhub.sqlite", dir.path().display());
     let err = Store::connect(&url).await.unwrap_err();
     assert!(matches!(err, StoreError::Connect { backend: "sqlite", .. }), "{err:?}");
+}
+
+/// A real JupyterHub database (alembic's version table, no jhub migrations):
+/// refused, and left exactly as it was — no migration table, journal mode unchanged.
+#[tokio::test]
+async fn refuses_a_jupyterhub_sqlite_database_without_touching_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("jupyterhub.sqlite");
+    let url = format!("sqlite://{}", path.display());
+    {
+        use sqlx::Connection;
+        let options = sqlx::sqlite::SqliteConnectOptions::new().filename(&path).create_if_missing(true);
+        let mut conn = sqlx::SqliteConnection::connect_with(&options).await.unwrap();
+        sqlx::query("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        sqlx::query("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)").execute(&mut conn).await.unwrap();
+        conn.close().await.unwrap();
+    }
+    let before = std::fs::read(&path).unwrap();
+    for attempt in [Store::connect(&url).await.map(|_| ()), Store::migrate_only(&url).await.map(|_| ())] {
+        let err = attempt.unwrap_err();
+        assert!(matches!(err, StoreError::NotJhubDatabase { backend: "sqlite" }), "{err:?}");
+        assert!(err.to_string().contains("JupyterHub database"), "{err}");
+    }
+    assert_eq!(std::fs::read(&path).unwrap(), before, "the JupyterHub file is byte for byte unchanged");
+    assert!(!dir.path().join("jupyterhub.sqlite-wal").exists(), "no switch to WAL");
+}
+
+#[tokio::test]
+async fn refuses_a_jupyterhub_postgres_schema() {
+    run_postgres_url(|url| async move {
+        {
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+            sqlx::query("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)")
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            conn.close().await.unwrap();
+        }
+        let err = Store::connect(&url).await.unwrap_err();
+        assert!(matches!(err, StoreError::NotJhubDatabase { backend: "postgres" }), "{err:?}");
+    })
+    .await;
 }
