@@ -12,6 +12,17 @@
 //! creates), the hub's database or HTTP layer, or any cluster object other
 //! than the ones listed in [`RBAC_RULES`].
 //!
+//! # Wiring (the binary)
+//!
+//! ```text
+//! let client = jhub_kube::connect(&KubeConnect::InCluster).await?;   // or Kubeconfig(path) / Url(..) / Infer
+//! let config = jhub_podspec::z2jh::spawner_config_from_values(&values, &release)?; // namespace = release namespace
+//! // (no release namespace: config.namespace = jhub_kube::detect_namespace() — POD_NAMESPACE, then the service account's)
+//! let spawner = KubeSpawner::new(client, config, KubeSpawnerSettings { jupyterhub_version, ..Default::default() })?;
+//! spawner.wait_ready().await?;  // first list of both views; fails early on RBAC or connectivity
+//! let hub = jhub_hub::Hub::start(settings, store, Arc::new(spawner), proxy, clock).await?;
+//! ```
+//!
 //! # How a spawn talks to the API server
 //!
 //! Per spawn: one `create` of the PVC (409 = already there, kept), one

@@ -194,6 +194,12 @@ impl KubeSpawner {
                 why: "the spawner watches one namespace; run the hub with a single user namespace",
             });
         }
+        if config.namespace.trim().is_empty() {
+            return Err(KubeSpawnerError::Unsupported {
+                setting: "namespace",
+                why: "it must name the namespace to spawn in (z2jh: the release namespace, else POD_NAMESPACE)",
+            });
+        }
         if config.services_enabled {
             tracing::warn!("services_enabled is not supported: the hub reaches pods by IP");
         }
