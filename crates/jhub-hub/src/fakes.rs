@@ -23,6 +23,8 @@ pub struct FakeSpawner {
     pub delay: Duration,
     /// Make every start fail with this message.
     pub fail_with: Mutex<Option<String>>,
+    /// Make every poll fail with this message (the cluster cannot be asked).
+    pub poll_error: Mutex<Option<String>>,
     /// Serve HTTP at the returned URL (the hub checks it before routing).
     pub serve_http: bool,
     /// Return this URL instead of serving (e.g. a shared dummy server).
@@ -138,6 +140,11 @@ impl Spawner for FakeSpawner {
     }
 
     async fn poll(&self, user: &str, server: &str, _state: &Value) -> Result<PollStatus, SpawnError> {
+        if let Ok(error) = self.poll_error.lock()
+            && let Some(message) = error.clone()
+        {
+            return Err(SpawnError::Backend { message });
+        }
         Ok(if self.is_running(user, server) { PollStatus::Running } else { PollStatus::Stopped { exit_code: None } })
     }
 }

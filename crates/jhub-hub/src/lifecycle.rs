@@ -553,9 +553,14 @@ impl Hub {
         match phase {
             Phase::Stopped => {
                 if remove {
+                    let state_json = self
+                        .read()
+                        .user(user)
+                        .and_then(|e| e.servers.get(server))
+                        .map(|e| e.server.state.clone())
+                        .unwrap_or(Value::Null);
                     let now = self.now();
                     self.clear_server(&key, now, Some(true)).await?;
-                    let state_json = Value::Null;
                     if let Err(err) = self.inner.spawner.delete_forever(user, server, &state_json).await {
                         tracing::warn!(error = %err, "could not delete the server's resources");
                     }
@@ -762,8 +767,18 @@ impl Hub {
                 .collect()
         };
         for (key, row) in candidates {
-            let status = self.inner.spawner.poll(&key.user, &key.server, &row.state).await;
-            let keep = matches!(status, Ok(PollStatus::Running)) && row.url.is_some();
+            let status = match self.inner.spawner.poll(&key.user, &key.server, &row.state).await {
+                Ok(status) => status,
+                Err(err) => {
+                    // The cluster could not be asked (API server down, RBAC):
+                    // keep the record so the pod is not orphaned; the poll
+                    // loop decides later.
+                    tracing::warn!(user = %key.user, server = %key.server, error = %err,
+                        "could not check server at startup; keeping it as it was");
+                    continue;
+                }
+            };
+            let keep = status == PollStatus::Running && row.url.is_some();
             if keep {
                 if row.pending.is_some() {
                     let mut fixed = row.clone();
@@ -781,7 +796,7 @@ impl Hub {
                 }
                 tracing::info!(user = %key.user, server = %key.server, "re-adopted running server");
             } else {
-                if matches!(status, Ok(PollStatus::Running)) {
+                if status == PollStatus::Running {
                     // Running but we never learnt where: stop it rather than leak it.
                     if let Err(err) = self.inner.spawner.stop(&key.user, &key.server, &row.state, true).await {
                         tracing::warn!(error = %err, "could not stop unadoptable server");

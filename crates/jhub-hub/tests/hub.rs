@@ -354,3 +354,26 @@ async fn oauth_code_exchange_with_pkce() {
     assert!(f.hub.authenticate_token(&access.access_token).await.is_none());
     assert!(f.hub.authenticate_token(&secret).await.is_none(), "server token revoked");
 }
+
+#[tokio::test]
+async fn restart_with_an_unreachable_cluster_keeps_servers() {
+    crypto();
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/hub.sqlite", dir.path().display());
+    let spawner = Arc::new(FakeSpawner::serving());
+    let proxy = Arc::new(MemoryProxy::default());
+    let first =
+        fixture_with(settings(), Store::connect(&url).await.unwrap(), spawner.clone(), proxy.clone(), start_clock())
+            .await;
+    first.hub.create_user("frank", false).await.unwrap();
+    spawn_ready(&first.hub, "frank", "").await;
+    first.hub.shutdown(Duration::from_secs(5)).await;
+    drop(first);
+    *spawner.poll_error.lock().unwrap() = Some("connection refused".into());
+    let mut s = settings();
+    s.poll_interval = Duration::from_secs(3600);
+    let second = fixture_with(s, Store::connect(&url).await.unwrap(), spawner.clone(), proxy, start_clock()).await;
+    let slot = second.hub.read().user("frank").unwrap().servers[""].clone();
+    assert!(slot.ready(), "not cleared just because the cluster could not be asked");
+    assert!(slot.server.url.is_some());
+}
