@@ -309,7 +309,18 @@
     }, 1000);
   }
 
+  /* ISO timestamps from the server, shown in the reader's locale and time zone */
+  function initTimes() {
+    $all("time[datetime]").forEach(function (el) {
+      var when = new Date(el.getAttribute("datetime"));
+      if (isNaN(when.getTime())) return;
+      el.title = el.getAttribute("datetime");
+      el.textContent = when.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+    });
+  }
+
   function init() {
+    initTimes();
     initHome();
     initToken();
     initSpawnForm();

@@ -28,7 +28,7 @@ use crate::middleware::HandlerLabel;
 use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{MethodRouter, get};
 use jhub_core::redirect::{Origin, validate_next};
 use minijinja::Value;
@@ -420,12 +420,21 @@ pub async fn outside_hub(State(app): State<App>, uri: Uri) -> Response {
     }
     let segments: Vec<&str> = rest.split('/').collect();
     if segments.len() == 2 && (segments[0] == "user" || segments[0] == "services") && !segments[1].is_empty() {
-        return Redirect::permanent(&format!("{path}/{query}")).into_response();
+        return moved_permanently(&format!("{path}/{query}"));
     }
     if rest == "hub" {
-        return Redirect::permanent(&format!("{base}hub/{query}")).into_response();
+        return moved_permanently(&format!("{base}hub/{query}"));
     }
     found(&format!("{base}hub/{rest}{query}"))
+}
+
+/// `301 Moved Permanently`, as tornado's add-slash redirects (axum's
+/// `Redirect::permanent` is 308).
+fn moved_permanently(location: &str) -> Response {
+    match header::HeaderValue::from_str(location) {
+        Ok(value) => (StatusCode::MOVED_PERMANENTLY, [(header::LOCATION, value)]).into_response(),
+        Err(_) => StatusCode::BAD_REQUEST.into_response(),
+    }
 }
 
 /// `302 Found` (axum's `Redirect::to` is 303; JupyterHub answers 302).

@@ -22,6 +22,8 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 pub const PASSWORD: &str = "demo-password";
+/// The shared-password authenticator's admin password (user `admin`).
+pub const ADMIN_PASSWORD: &str = "admin-password-admin-password-0123";
 pub const CLIENT_ID: &str = "jhub-test";
 pub const CLIENT_SECRET: &str = "jhub-test-secret";
 /// 32 bytes as hex: a `JUPYTERHUB_CRYPT_KEY`.
@@ -41,6 +43,8 @@ pub struct Opts {
     pub gitlab_settings: Option<GitLabTweak>,
     pub configure: Option<HubTweak>,
     pub spawner: Option<Arc<FakeSpawner>>,
+    /// `hub.templatePaths`.
+    pub templates: Vec<std::path::PathBuf>,
 }
 
 impl Opts {
@@ -125,7 +129,7 @@ pub async fn start(opts: Opts) -> TestHub {
     settings.allow_named_servers = true;
     let mut web = WebSettings::new(settings.layout.clone());
     web.slow_spawn_timeout = Duration::from_secs(10);
-    let Opts { gitlab, enable_auth_state, gitlab_settings, configure, spawner } = opts;
+    let Opts { gitlab, enable_auth_state, gitlab_settings, configure, spawner, templates } = opts;
     if let Some(configure) = configure {
         configure(&mut settings, &mut web);
     }
@@ -148,7 +152,10 @@ pub async fn start(opts: Opts) -> TestHub {
         }
         (Arc::new(GitLabOAuthenticator::new(gl, clock.clone()).unwrap()), Some(sim))
     } else {
-        let auth = SharedPasswordAuthenticator::new(SharedPasswordSettings::new(PASSWORD.to_string().into())).unwrap();
+        let mut shared = SharedPasswordSettings::new(PASSWORD.to_string().into());
+        shared.admin_password = Some(ADMIN_PASSWORD.to_string().into());
+        shared.access.admin_users.insert("admin".to_string());
+        let auth = SharedPasswordAuthenticator::new(shared).unwrap();
         (Arc::new(auth), None)
     };
     let spawner = spawner.unwrap_or_else(|| Arc::new(FakeSpawner::serving()));
@@ -162,7 +169,7 @@ pub async fn start(opts: Opts) -> TestHub {
         crypt,
         web,
         b"0123456789abcdef0123456789abcdef",
-        Templates::new(vec![]),
+        Templates::new(templates),
         shutdown.clone(),
     );
     let stop = shutdown.clone();
@@ -202,9 +209,10 @@ impl TestHub {
         let page = browser.get(&login_url).send().await.unwrap();
         assert_eq!(page.status(), 200);
         let xsrf = xsrf_of(&page.text().await.unwrap());
+        let password = if user == "admin" { ADMIN_PASSWORD } else { PASSWORD };
         browser
             .post(&login_url)
-            .form(&[("username", user), ("password", PASSWORD), ("_xsrf", xsrf.as_str())])
+            .form(&[("username", user), ("password", password), ("_xsrf", xsrf.as_str())])
             .send()
             .await
             .unwrap()
@@ -218,10 +226,10 @@ impl TestHub {
         browser
     }
 
-    /// The `_xsrf` token a page embeds for this browser.
+    /// The `_xsrf` token a page gives this browser (`window.jhdata.xsrf_token`).
     pub async fn xsrf(&self, browser: &reqwest::Client, path: &str) -> String {
         let page = browser.get(self.at(path)).send().await.unwrap();
-        xsrf_of(&page.text().await.unwrap())
+        jhdata_of(&page.text().await.unwrap())["xsrf_token"].as_str().unwrap().to_string()
     }
 
     /// The raw `encrypted_auth_state` column of a user, read through the store.
@@ -264,6 +272,14 @@ pub fn xsrf_of(html: &str) -> String {
     let start = html.find(marker).map(|i| i + marker.len()).expect("page has an _xsrf field");
     let end = html[start..].find('"').unwrap() + start;
     html[start..end].to_string()
+}
+
+/// `window.jhdata` of a page.
+pub fn jhdata_of(html: &str) -> serde_json::Value {
+    let marker = "window.jhdata = ";
+    let start = html.find(marker).map(|i| i + marker.len()).expect("page sets window.jhdata");
+    let end = html[start..].find(";</script>").unwrap() + start;
+    serde_json::from_str(&html[start..end]).unwrap()
 }
 
 /// A query parameter of a URL (absolute or path).
