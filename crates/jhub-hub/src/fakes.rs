@@ -25,6 +25,10 @@ pub struct FakeSpawner {
     pub fail_with: Mutex<Option<String>>,
     /// Make every poll fail with this message (the cluster cannot be asked).
     pub poll_error: Mutex<Option<String>>,
+    /// Report every server as running (a hub restarted over servers this
+    /// process never started, e.g. benchmarks that preload the database).
+    pub assume_running: bool,
+    pub polls: AtomicUsize,
     /// Serve HTTP at the returned URL (the hub checks it before routing).
     pub serve_http: bool,
     /// Return this URL instead of serving (e.g. a shared dummy server).
@@ -49,6 +53,11 @@ impl FakeSpawner {
     /// The API token the hub gave the last start of this server.
     pub fn api_token(&self, user: &str, server: &str) -> Option<String> {
         self.api_tokens.lock().ok()?.get(&(user.to_string(), server.to_string())).cloned()
+    }
+
+    /// Reports every server as running (see [`FakeSpawner::assume_running`]).
+    pub fn assuming_running() -> Self {
+        Self { assume_running: true, ..Default::default() }
     }
 
     /// Points every server at `url` (which must answer HTTP).
@@ -140,10 +149,14 @@ impl Spawner for FakeSpawner {
     }
 
     async fn poll(&self, user: &str, server: &str, _state: &Value) -> Result<PollStatus, SpawnError> {
+        self.polls.fetch_add(1, Ordering::Relaxed);
         if let Ok(error) = self.poll_error.lock()
             && let Some(message) = error.clone()
         {
             return Err(SpawnError::Backend { message });
+        }
+        if self.assume_running {
+            return Ok(PollStatus::Running);
         }
         Ok(if self.is_running(user, server) { PollStatus::Running } else { PollStatus::Stopped { exit_code: None } })
     }

@@ -377,3 +377,35 @@ async fn restart_with_an_unreachable_cluster_keeps_servers() {
     assert!(slot.ready(), "not cleared just because the cluster could not be asked");
     assert!(slot.server.url.is_some());
 }
+
+/// A sweep with nothing to cull reads the proxy's routes once and asks the
+/// spawner nothing (the decision is made on the in-memory state).
+#[tokio::test]
+async fn a_quiet_sweep_makes_one_proxy_read_and_no_spawner_calls() {
+    let mut s = settings();
+    s.cull =
+        Some(CullPolicy { timeout: Duration::from_secs(600), every: Duration::from_secs(3600), ..Default::default() });
+    s.poll_interval = Duration::from_secs(3600);
+    s.proxy_probe_interval = Duration::ZERO;
+    s.proxy_check_interval = Duration::from_secs(3600);
+    let f = fixture(s).await;
+    let names: Vec<String> = (0..20).map(|i| format!("u{i}")).collect();
+    f.hub.create_users(&names, false).await.unwrap();
+    for name in &names {
+        spawn_ready(&f.hub, name, "").await;
+    }
+    f.clock.advance(Duration::from_secs(60));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let polls = f.spawner.polls.load(std::sync::atomic::Ordering::Relaxed);
+    let (starts, stops) = (
+        f.spawner.starts.load(std::sync::atomic::Ordering::Relaxed),
+        f.spawner.stops.load(std::sync::atomic::Ordering::Relaxed),
+    );
+    let proxy_calls = f.proxy.calls.load(std::sync::atomic::Ordering::Relaxed);
+    let report = f.hub.cull_once().await;
+    assert!(report.stopped.is_empty() && report.deleted_users.is_empty());
+    assert_eq!(f.proxy.calls.load(std::sync::atomic::Ordering::Relaxed) - proxy_calls, 1, "one routes read");
+    assert_eq!(f.spawner.polls.load(std::sync::atomic::Ordering::Relaxed), polls);
+    assert_eq!(f.spawner.starts.load(std::sync::atomic::Ordering::Relaxed), starts);
+    assert_eq!(f.spawner.stops.load(std::sync::atomic::Ordering::Relaxed), stops);
+}
