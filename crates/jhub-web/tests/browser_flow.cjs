@@ -118,6 +118,15 @@ async function flow(viewport, tag, user, stubProgress) {
     await noHorizontalScroll(page, `${tag} home`);
     await shot(page, `${tag}-03-home`);
 
+    // 3b. Named servers: an invalid name is refused on the page; a valid one opens its spawn form.
+    await page.fill("#new-server-name", "Bad_Name");
+    await page.click("#new-server-btn");
+    check(await page.locator("#home-error").isVisible(), `${tag}: invalid server name refused`);
+    await page.fill("#new-server-name", "gpu-exp");
+    await page.click("#new-server-btn");
+    await page.waitForURL((u) => u.pathname === `/hub/spawn/${user}/gpu-exp`);
+    check(await page.locator("#spawn_form").isVisible(), `${tag}: new named server goes to its spawn form`);
+
     // 4. A stopped server's URL: the 424 page with a launch button.
     const notRunning = await page.goto(cfg.hub + `/hub/user/${user}/lab`);
     check(notRunning.status() === 424, `${tag}: stopped server page is 424`);

@@ -290,3 +290,29 @@ async fn next_from_the_oauth_state_is_validated() {
         assert!(target.starts_with('/') && !target.starts_with("//"), "{evil} → {target}");
     }
 }
+
+#[tokio::test]
+async fn auto_login_and_logout_redirect() {
+    let hub = start(Opts::gitlab().configure(|_, web| web.auto_login = true)).await;
+    let browser = browser();
+    let login = browser.get(hub.at("/hub/login?next=%2Fhub%2Ftoken")).send().await.unwrap();
+    assert_eq!(login.status(), 302);
+    assert_eq!(location(&login), "/hub/oauth_login?next=%2Fhub%2Ftoken");
+    assert_eq!(hub.gitlab_login(&browser, "alice", "/hub/token").await.status(), 302);
+    // With auto_login, logout renders logout.html (a redirect to login would log straight back in).
+    let logout = browser.get(hub.at("/hub/logout")).send().await.unwrap();
+    assert_eq!(logout.status(), 200);
+    assert!(set_cookie(&set_cookies(&logout), "jupyterhub-hub-login").unwrap().contains("Max-Age=0"));
+    assert!(logout.text().await.unwrap().contains("Successfully logged out."));
+
+    let redirecting = start(Opts::gitlab().configure(|_, web| {
+        web.logout_redirect_url = Some("https://gitlab.example.org/users/sign_out".into());
+    }))
+    .await;
+    let browser = pages_support::browser();
+    assert_eq!(redirecting.gitlab_login(&browser, "alice", "/hub/home").await.status(), 302);
+    let logout = browser.get(redirecting.at("/hub/logout")).send().await.unwrap();
+    assert_eq!(logout.status(), 302);
+    assert_eq!(location(&logout), "https://gitlab.example.org/users/sign_out");
+    assert_eq!(browser.get(redirecting.at("/hub/home")).send().await.unwrap().status(), 302, "logged out");
+}

@@ -412,7 +412,7 @@ pub async fn spawn_pending(
         }
         Status::Stopping => {
             ctx.insert("page".into(), Value::from("stop_pending"));
-            render(&app, StatusCode::ACCEPTED, "stop_pending.html", ctx)
+            render(&app, StatusCode::OK, "stop_pending.html", ctx)
         }
         Status::Stopped { failure: Some(message) } => {
             ctx.insert("page".into(), Value::from("not_running"));
