@@ -21,7 +21,7 @@ pub mod oauth;
 pub mod session;
 pub mod spawn;
 
-pub use session::{Browser, PageState, PreSpawnRefusal, pre_spawn_refresh, refresh_if_due};
+pub use session::{Browser, PageState, PreSpawnRefusal, RefreshVerdict, pre_spawn_refresh, refresh_if_due};
 
 use crate::app::App;
 use crate::middleware::HandlerLabel;
@@ -341,8 +341,6 @@ pub(crate) fn labelled(label: &'static str, route: MethodRouter<App>) -> MethodR
 pub fn router(app: &App) -> Router<App> {
     let hub = hub_prefix(app);
     let p = |rest: &str| format!("{hub}{rest}");
-    const PAGES: &str = "jupyterhub.handlers.pages";
-    let _ = PAGES;
     Router::new()
         .route(&p(""), labelled("jupyterhub.handlers.pages.RootHandler", get(home::root)))
         .route(&p("health"), labelled("jupyterhub.handlers.pages.HealthCheckHandler", get(health).head(health)))

@@ -126,8 +126,9 @@ async fn validate(
     let rbac_client = Hub::rbac_client(&client);
     // Access: the user must be allowed to use the server or service.
     let (access_ok, own, no_confirm) = {
-        let Some(scopes) = app.hub.read().user(&user.name).map(|e| e.user.id).and_then(|id| app.hub.user_scopes(id))
-        else {
+        // Two statements: `user_scopes` takes the state lock itself.
+        let user_id = app.hub.read().user(&user.name).map(|e| e.user.id);
+        let Some(scopes) = user_id.and_then(|id| app.hub.user_scopes(id)) else {
             return bad("No such user");
         };
         let state = app.hub.read();

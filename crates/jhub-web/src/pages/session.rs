@@ -8,11 +8,14 @@
 //! clock). `MustReLogin`/`Revoked` end the browser session (its OAuth
 //! tokens go with it, so the browser is logged out of its servers too),
 //! clear the cookies and send the browser to the login page; `Revoked` also
-//! rotates the user's cookie id, logging every other browser out. With the
-//! GitLab authenticator re-checking membership every `recheck_interval`
-//! (300 s), a user removed from the allowed GitLab group loses hub access at
-//! the first page request after ~5 minutes (at most 300 s + 300 s after the
-//! last check, in practice the next request once both intervals passed).
+//! rotates the user's cookie id, logging every other browser out. The GitLab
+//! authenticator re-checks membership when its own `recheck_interval`
+//! (300 s) has passed, so a user removed from the allowed GitLab group is
+//! logged out at the first page request made more than ~5 minutes after
+//! the last check (login or refresh), and cannot start a server at all
+//! after removal (the pre-spawn refresh always re-checks). Their servers'
+//! browser sessions go with the hub session (single-user servers cache an
+//! identity for up to 5 more minutes).
 //!
 //! auth_state: persisted encrypted (`CryptKeeper`) when the authenticator's
 //! `enable_auth_state()` and a crypt key are set; otherwise kept only in
