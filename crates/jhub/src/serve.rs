@@ -129,7 +129,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let mut template_paths: Vec<PathBuf> = config.hub.template_paths.iter().map(PathBuf::from).collect();
     template_paths.extend(args.templates.iter().cloned());
     let shutdown = CancellationToken::new();
-    let web = wiring::web_settings(&config);
+    let mut web = wiring::web_settings(&config);
+    web.profile_list = wiring::profile_list(&config)?;
     let app = App::new(
         hub.clone(),
         authenticator,

@@ -242,7 +242,29 @@ pub fn web_settings(config: &HubConfig) -> WebSettings {
     web.redirect_to_server = hub.redirect_to_server;
     web.default_url = hub.default_url.clone();
     web.shutdown_on_logout = hub.shutdown_on_logout;
+    web.auto_login = config.auth.auto_login;
+    web.auth_refresh_age = Duration::from_secs(config.auth.auth_refresh_age);
+    if let jhub_config::Authenticator::Gitlab(gitlab) = &config.auth.authenticator {
+        web.logout_redirect_url = gitlab.logout_redirect_url.clone();
+    }
     web
+}
+
+/// The spawn form's profiles (`singleuser.profileList`), as the spawner
+/// resolves them; `None` when there is no profile list (spawn at once).
+pub fn profile_list(config: &HubConfig) -> anyhow::Result<Option<jhub_podspec::profiles::ProfileList>> {
+    let list = &config.spawner.pod.profile_list;
+    if list.is_null() || list.as_array().is_some_and(Vec::is_empty) {
+        return Ok(None);
+    }
+    match jhub_podspec::profiles::ProfileList::from_config(list) {
+        Ok(profiles) if profiles.is_empty() => Ok(None),
+        Ok(profiles) => Ok(Some(profiles)),
+        Err(problems) => {
+            let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            bail!("singleuser.profileList has errors:\n{}", lines.join("\n"))
+        }
+    }
 }
 
 /// The authenticator the config asks for.
