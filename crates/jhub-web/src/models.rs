@@ -168,10 +168,12 @@ pub fn write_str(buf: &mut Vec<u8>, value: &str) {
 }
 
 /// Python's `isoformat() + "Z"` without allocating (microseconds dropped
-/// when zero), for years 1–9999; other years fall back to the core formatter.
+/// when zero), for years 1–9999.
 pub fn write_isoformat(buf: &mut Vec<u8>, ts: Timestamp) {
-    let secs = ts.as_second();
-    let micros = ts.subsec_microsecond();
+    // Euclidean split: before 1970 jiff's sub-second part is negative.
+    let all_micros = ts.as_microsecond();
+    let secs = all_micros.div_euclid(1_000_000);
+    let micros = all_micros.rem_euclid(1_000_000);
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     // Howard Hinnant's civil_from_days.
@@ -185,7 +187,8 @@ pub fn write_isoformat(buf: &mut Vec<u8>, ts: Timestamp) {
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
     if !(1..=9999).contains(&year) {
-        buf.extend_from_slice(jhub_core::time::isoformat(ts).as_bytes());
+        // Outside Python's datetime range; JupyterHub could not hold it either.
+        buf.extend_from_slice(ts.to_string().as_bytes());
         return;
     }
     let (h, m, s) = (rem / 3600, (rem % 3600) / 60, rem % 60);
@@ -543,22 +546,44 @@ pub fn token_model(app: &App, token: &ApiToken) -> Value {
 mod tests {
     use super::*;
 
+    /// Python's format from the civil date and time (an independent oracle).
+    fn python_isoformat(ts: Timestamp) -> String {
+        let dt = ts.to_zoned(jiff::tz::TimeZone::UTC).datetime();
+        let micros = dt.subsec_nanosecond() / 1000;
+        let base = format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+            dt.year(),
+            dt.month(),
+            dt.day(),
+            dt.hour(),
+            dt.minute(),
+            dt.second()
+        );
+        if micros == 0 { format!("{base}Z") } else { format!("{base}.{micros:06}Z") }
+    }
+
     #[test]
-    fn isoformat_matches_the_core_formatter() {
+    fn isoformat_matches_python_for_all_years() {
         let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
         for i in 0..20_000 {
             seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-            // Seconds spread over years 1..9999, some with whole seconds.
+            // Seconds spread over years 1..9999 (before and after 1970), some whole.
             let secs = (seed >> 11) as i64 % 315_537_897_600 - 62_135_596_800;
             let micros = if i % 3 == 0 { 0 } else { ((seed >> 3) % 1_000_000) as i64 };
             let Ok(ts) = Timestamp::from_microsecond(secs * 1_000_000 + micros) else { continue };
             let mut buf = Vec::new();
             write_isoformat(&mut buf, ts);
-            assert_eq!(String::from_utf8(buf).unwrap(), jhub_core::time::isoformat(ts), "{ts}");
+            assert_eq!(String::from_utf8(buf).unwrap(), python_isoformat(ts), "{ts}");
         }
-        let mut buf = Vec::new();
-        write_isoformat(&mut buf, "2026-11-27T02:00:22.369791Z".parse().unwrap());
-        assert_eq!(buf, b"2026-11-27T02:00:22.369791Z");
+        for (text, expect) in [
+            ("2026-11-27T02:00:22.369791Z", "2026-11-27T02:00:22.369791Z"),
+            ("0684-09-14T22:52:37.2Z", "0684-09-14T22:52:37.200000Z"),
+            ("1969-12-31T23:59:59.5Z", "1969-12-31T23:59:59.500000Z"),
+        ] {
+            let mut buf = Vec::new();
+            write_isoformat(&mut buf, text.parse().unwrap());
+            assert_eq!(String::from_utf8(buf).unwrap(), expect);
+        }
     }
 
     #[test]

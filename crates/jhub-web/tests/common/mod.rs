@@ -8,7 +8,7 @@
 
 use jhub_auth::{CryptKeeper, SharedPasswordAuthenticator, SharedPasswordSettings};
 use jhub_core::Timestamp;
-use jhub_core::ports::Clock;
+use jhub_core::ports::{Clock, Spawner};
 use jhub_hub::fakes::{FakeSpawner, MemoryProxy};
 use jhub_hub::{Hub, HubSettings};
 use jhub_web::{App, Templates, WebSettings};
@@ -112,6 +112,9 @@ impl Drop for TestHub {
     }
 }
 
+/// Builds the spawner port around the fake spawner.
+pub type SpawnerWrapper = Box<dyn FnOnce(Arc<FakeSpawner>) -> Arc<dyn Spawner>>;
+
 /// How to build the test hub.
 #[derive(Default)]
 pub struct Options {
@@ -119,6 +122,8 @@ pub struct Options {
     pub spawner: Option<Arc<FakeSpawner>>,
     /// Enable auth state with [`CRYPT_KEY`].
     pub crypt: bool,
+    /// Wraps the fake spawner (e.g. to slow down stops).
+    pub wrap_spawner: Option<SpawnerWrapper>,
 }
 
 /// Starts a hub; `configure` adjusts hub and web settings first.
@@ -143,7 +148,11 @@ pub async fn start_opts(options: Options, configure: impl FnOnce(&mut HubSetting
     let spawner = options.spawner.unwrap_or_else(|| Arc::new(FakeSpawner::serving()));
     let proxy = Arc::new(MemoryProxy::default());
     let clock: Arc<dyn Clock> = options.clock.unwrap_or_else(|| Arc::new(SystemClockForTests));
-    let hub = Hub::start(settings, store, spawner.clone(), proxy.clone(), clock).await.unwrap();
+    let port: Arc<dyn Spawner> = match options.wrap_spawner {
+        Some(wrap) => wrap(spawner.clone()),
+        None => spawner.clone(),
+    };
+    let hub = Hub::start(settings, store, port, proxy.clone(), clock).await.unwrap();
     let auth = SharedPasswordAuthenticator::new(SharedPasswordSettings::new(PASSWORD.to_string().into())).unwrap();
     let crypt = options.crypt.then(|| CryptKeeper::from_env_value(CRYPT_KEY).unwrap());
     let shutdown = CancellationToken::new();
