@@ -27,8 +27,13 @@ async fn token_lifecycle() {
     assert!(token["expires_at"].is_string());
     let secret = token["token"].as_str().unwrap().to_string();
     assert_eq!(secret.len(), 32);
+    assert_eq!(token["last_activity"], Value::Null);
     let (status, me) = hub.get("/user", &secret).await;
     assert_eq!((status, me["name"].as_str(), me["token_id"].as_str()), (200, Some("alice"), token["id"].as_str()));
+    // Token activity is recorded in batches: in the store after the next flush.
+    hub.hub.flush_activity().await;
+    let (_, used) = hub.get(&format!("/users/alice/tokens/{}", token["id"].as_str().unwrap()), &alice).await;
+    assert!(used["last_activity"].is_string(), "{used}");
     // An admin creating one for alice: the note says who; scopes must be held by alice.
     let (status, _, other) = hub
         .call(
