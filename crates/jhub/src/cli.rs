@@ -88,7 +88,7 @@ pub struct ServeArgs {
     /// Listen address, overriding `hub.config.JupyterHub.hub_bind_url` / port 8081.
     #[arg(long, env = "JHUB_LISTEN")]
     pub listen: Option<String>,
-    /// Database URL, overriding `hub.db` (`sqlite:///path`, `sqlite::memory:`, `postgres://...`).
+    /// Database URL, overriding `hub.db` (`sqlite:///abs/path.sqlite`, `sqlite::memory:`, `postgres://...`).
     #[arg(long, env = "JHUB_DB_URL")]
     pub db_url: Option<String>,
     #[arg(long, env = "JHUB_SPAWNER", value_enum, default_value_t = SpawnerKind::Kubernetes)]

@@ -45,7 +45,9 @@ pub fn load_values(values: &ValuesArgs) -> anyhow::Result<Loaded> {
 /// users carry over from z2jh are translated to sqlx's forms.
 pub fn database_url(config: &HubConfig, flag: Option<&str>) -> anyhow::Result<String> {
     if let Some(url) = flag {
-        return Ok(translate_db_url(url));
+        // The flag speaks sqlx: `sqlite:///abs/path`, `sqlite://rel/path`,
+        // `sqlite::memory:`, `postgres://...` (driver suffixes are dropped).
+        return Ok(if url.starts_with("sqlite:") { url.to_string() } else { translate_db_url(url) });
     }
     Ok(match &config.hub.db.target {
         DbTarget::Memory => "sqlite::memory:".to_string(),
