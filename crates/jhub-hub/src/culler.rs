@@ -26,6 +26,17 @@ pub struct CullReport {
     pub took: Duration,
 }
 
+/// A user's servers when the sweep began.
+#[derive(Debug, Clone, Copy)]
+enum UserStart {
+    NoActiveServer,
+    /// At least one ready server; `active` servers in all.
+    Ready {
+        active: usize,
+    },
+    OnlyPending,
+}
+
 /// How long a sweep waits for each stop before counting it as "still stopping".
 const STOP_WAIT: Duration = Duration::from_secs(10);
 
@@ -40,10 +51,31 @@ impl Hub {
         }
         let now = self.now();
         let mut to_stop = Vec::new();
+        // What the culler knows of each user before it stops anything: the
+        // real culler lists users once and decides on those listings, so a
+        // stop's fresh `last_activity` does not save the user in the same pass.
+        let mut user_facts: Vec<(String, UserFacts, UserStart)> = Vec::new();
         {
             let state = self.read();
-            for id in state.active_users.iter() {
-                let Some(entry) = state.users.get(id) else { continue };
+            for entry in state.users.values() {
+                let facts = UserFacts {
+                    admin: entry.user.admin,
+                    created: entry.user.created,
+                    last_activity: entry.user.last_activity,
+                };
+                let active: Vec<&crate::state::ServerEntry> = entry.servers.values().filter(|s| s.active()).collect();
+                let start = if active.is_empty() {
+                    UserStart::NoActiveServer
+                } else if active.iter().any(|s| s.ready()) {
+                    UserStart::Ready { active: active.len() }
+                } else {
+                    // Only pending servers: in neither of the culler's lists.
+                    UserStart::OnlyPending
+                };
+                user_facts.push((entry.user.name.clone(), facts, start));
+                if !entry.any_active() {
+                    continue;
+                }
                 for slot in entry.servers.values() {
                     let facts = ServerFacts {
                         name: &slot.server.name,
@@ -81,6 +113,7 @@ impl Hub {
             .buffer_unordered(policy.concurrency.max(1))
             .collect()
             .await;
+        let mut stopped_per_user: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
         for (user, server, reason, stopped) in results {
             if stopped {
                 self.inner
@@ -88,30 +121,28 @@ impl Hub {
                     .culled_servers
                     .get_or_create(&crate::metrics::Reason { reason: reason.label().into() })
                     .inc();
+                *stopped_per_user.entry(user.clone()).or_default() += 1;
                 report.stopped.push((user, server, reason));
             } else {
                 report.not_stopped.push((user, server));
             }
         }
         if policy.cull_users {
-            let now = self.now();
-            let candidates: Vec<(String, CullReason)> = {
-                let state = self.read();
-                state
-                    .users
-                    .values()
-                    .filter(|entry| !state.active_users.contains(&entry.user.id))
-                    .filter_map(|entry| {
-                        let facts = UserFacts {
-                            admin: entry.user.admin,
-                            created: entry.user.created,
-                            last_activity: entry.user.last_activity,
-                        };
-                        user_decision(now, &facts, &policy).map(|reason| (entry.user.name.clone(), reason))
-                    })
-                    .collect()
-            };
-            for (user, reason) in candidates {
+            for (user, facts, start) in user_facts {
+                // Culled only with no server left: none active at the start,
+                // or every active one stopped in this pass.
+                let no_server_left = match start {
+                    UserStart::NoActiveServer => true,
+                    UserStart::Ready { active } => stopped_per_user.get(&user).copied().unwrap_or(0) == active,
+                    UserStart::OnlyPending => false,
+                };
+                if !no_server_left {
+                    if matches!(start, UserStart::Ready { .. }) {
+                        tracing::debug!(user = %user, "not culling user with servers still alive");
+                    }
+                    continue;
+                }
+                let Some(reason) = user_decision(now, &facts, &policy) else { continue };
                 tracing::info!(user = %user, "culling user ({reason})");
                 match self.delete_user(&user).await {
                     Ok(()) => {

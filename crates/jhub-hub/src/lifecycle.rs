@@ -268,6 +268,10 @@ impl Hub {
             let Some(entry) = state.user_mut(&user) else {
                 return Err(Hub::not_found_user(&user));
             };
+            // JupyterHub marks the user active when a spawn starts.
+            if entry.user.last_activity.is_none_or(|at| at < now) {
+                entry.user.last_activity = Some(now);
+            }
             let slot = entry.servers.entry(server.clone()).or_insert_with(|| ServerEntry::new(row.clone()));
             let previous_state = slot.server.state.clone();
             slot.server = row.clone();
@@ -282,6 +286,7 @@ impl Hub {
             cancels.insert(row.id, cancel.clone());
         }
         drop(gate);
+        self.inner.activity.user(spawn_user.id, now);
         self.inner.identities.invalidate_user(spawn_user.id);
         let _ = server_token;
         let key = ServerKey { user_id: spawn_user.id, user: user.clone(), server: server.clone(), server_id: row.id };
