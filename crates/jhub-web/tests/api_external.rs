@@ -75,6 +75,11 @@ fn read_report(path: &std::path::Path) -> (Vec<Failure>, Vec<String>, usize) {
     let mut interactions = 0;
     for line in std::fs::read_to_string(path).unwrap().lines() {
         let event: Value = serde_json::from_str(line).unwrap();
+        // Connection errors and timeouts: the hub dropped or hung a request.
+        if let Some(error) = event.get("NonFatalError") {
+            server_errors.push(format!("{} during {}", error["value"], error["label"]));
+            continue;
+        }
         let Some(scenario) = event.get("ScenarioFinished") else { continue };
         let recorder = &scenario["recorder"];
         let responses: BTreeMap<String, (u64, String, String)> = recorder["interactions"]

@@ -333,6 +333,9 @@ async fn activity_reports() {
         (json!({"servers": {"lab": {}}}), shape),
         (json!({"servers": ["lab"]}), shape),
         (json!({"last_activity": "yesterday"}), "Not a valid timestamp: \"yesterday\""),
+        // Non-ASCII input once panicked the core parser (a 5-byte suffix split inside a character).
+        (json!({"last_activity": "ËËËË"}), "Not a valid timestamp: \"ËËËË\""),
+        (json!({"last_activity": 5}), "Not a valid timestamp: 5"),
         (
             json!({"last_activity": future}),
             &*format!("Rejecting activity from more than an hour in the future: {future}"),

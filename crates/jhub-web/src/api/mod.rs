@@ -613,6 +613,11 @@ pub fn router(app: &App) -> Router<App> {
             response
         })
         .layer(axum::middleware::from_fn(options_ok))
+        // A bug must cost one request a JSON 500, not the connection.
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_panic: Box<dyn std::any::Any + Send>| {
+            tracing::error!("API handler panicked");
+            ApiError::internal("Internal Server Error").into_response()
+        }))
 }
 
 /// JupyterHub answers `OPTIONS` on any API path with 200 and no body

@@ -483,6 +483,11 @@ const MAX_FUTURE_MICROS: i64 = 59 * 60 * 1_000_000;
 
 fn parse_activity_ts(value: &Value, now: Timestamp) -> ApiResult<Timestamp> {
     let text = value.as_str().ok_or_else(|| ApiError::bad_request(format!("Not a valid timestamp: {value}")))?;
+    // ISO 8601 is ASCII; anything else is refused before parsing (the
+    // core parser slices by byte offsets).
+    if !text.is_ascii() {
+        return Err(ApiError::bad_request(format!("Not a valid timestamp: {text:?}")));
+    }
     let ts =
         jhub_core::time::parse(text).map_err(|_| ApiError::bad_request(format!("Not a valid timestamp: {text:?}")))?;
     if ts.as_microsecond() - now.as_microsecond() > MAX_FUTURE_MICROS {
