@@ -1,7 +1,8 @@
 //! Restarts under running servers, with the real pieces: configurable-http-proxy killed and
-//! started again (its routes live only in memory), and jhub stopped with SIGTERM and started
-//! again on the same database, while users' `jupyterhub-singleuser` servers run and a browser
-//! session (cookie jar) is using them through the proxy.
+//! started again (its routes live only in memory; jhub must notice and restore every route
+//! within 5 s), and jhub stopped with SIGTERM and started again on the same database (with CHP
+//! restarted meanwhile, so only the startup reconciliation can restore the routes), while users'
+//! `jupyterhub-singleuser` servers run and browser sessions (cookie jars) use them through CHP.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -147,11 +148,28 @@ async fn chp_restart_restores_every_route_within_5s() {
     stack.shutdown().await;
 }
 
+/// The seed config as it is (auth_state off: the GitLab token lives only in the hub's memory).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hub_restart_keeps_servers_and_browser_sessions() {
+    hub_restart("hub-restart", None).await;
+}
+
+/// With `enable_auth_state` and a crypt key, the GitLab token is in the database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hub_restart_keeps_sessions_with_auth_state() {
+    let values = "hub:\n  config:\n    Authenticator:\n      enable_auth_state: true\n    CryptKeeper:\n      keys:\n\
+                  \x20       - 0f1e2d3c4b5a69788796a5b4c3d2e1f00112233445566778899aabbccddeeff0\n";
+    hub_restart("hub-restart-auth-state", Some(values)).await;
+}
+
+async fn hub_restart(name: &str, values: Option<&str>) {
     let Some(_) = tool("JHUB_CHP") else { return };
     let Some(singleuser) = tool("JHUB_SINGLEUSER") else { return };
-    let mut stack = Stack::start(StackConfig::new("hub-restart", &singleuser)).await;
+    let mut config = StackConfig::new(name, &singleuser);
+    if let Some(v) = values {
+        config = config.values(v);
+    }
+    let mut stack = Stack::start(config).await;
     let api = stack.api();
 
     let browser = stack.browser();
@@ -170,9 +188,20 @@ async fn hub_restart_keeps_servers_and_browser_sessions() {
         "the server stopped serving while jhub was down"
     );
 
+    // CHP also restarts while the hub is down: only the hub's startup reconciliation can
+    // bring the user's route back.
+    stack.kill_chp().await;
+    stack.start_chp().await;
+    assert!(stack.chp_routes().await.unwrap().get("/user/alice").is_none());
+
     let restarted = Instant::now();
     stack.start_jhub().await;
     eprintln!("jhub restarted in {:?}", restarted.elapsed());
+    let routed = e2e::wait_until("startup reconciliation to restore alice's route", Duration::from_secs(5), || async {
+        stack.chp_routes().await.is_some_and(|r| marked(&r, "/user/alice") && marked(&r, "/"))
+    })
+    .await;
+    assert!(routed, "jhub's startup did not restore the routes: {:#}", stack.chp_routes().await.unwrap());
 
     // Nothing lost: the same server, ready, same start time and options, same pod.
     let after = api.server("alice", "").await.expect("alice's server after the restart");
