@@ -375,3 +375,32 @@ async fn idle_culler_request_sequence() {
     assert_eq!(response.status(), 204);
     assert!(hub.hub.read().user("dave").is_none());
 }
+
+#[tokio::test]
+async fn progress_stream_keeps_the_connection_alive_every_8_seconds() {
+    let spawner = Arc::new(FakeSpawner::serving_after(Duration::from_secs(12)));
+    let hub = common::start_opts(common::Options { spawner: Some(spawner), ..Default::default() }, |_, web| {
+        web.slow_spawn_timeout = Duration::from_millis(50);
+    })
+    .await;
+    hub.hub.create_user("kim", false).await.unwrap();
+    assert_eq!(raw(&hub, Method::POST, "/users/kim/server", None).await.0, 202);
+    let response = hub.req(Method::GET, "/users/kim/server/progress", &hub.admin_token).send().await.unwrap();
+    let mut stream = response.bytes_stream();
+    let started = std::time::Instant::now();
+    let mut keepalives = Vec::new();
+    while started.elapsed() < Duration::from_millis(8700) {
+        match tokio::time::timeout(Duration::from_millis(200), stream.next()).await {
+            Ok(Some(chunk)) => {
+                if &chunk.unwrap()[..] == b"\n\n" {
+                    keepalives.push(started.elapsed());
+                }
+            }
+            Ok(None) => panic!("stream ended while the spawn is pending"),
+            Err(_) => {}
+        }
+    }
+    assert_eq!(keepalives.len(), 2, "one at once, one after 8 s: {keepalives:?}");
+    assert!(keepalives[0] < Duration::from_secs(1));
+    assert!(keepalives[1] >= Duration::from_millis(7900), "{keepalives:?}");
+}
