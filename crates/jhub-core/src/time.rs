@@ -9,10 +9,10 @@ pub use jiff::Timestamp;
 
 /// Formats like JupyterHub's `isoformat(dt) + "Z"`.
 pub fn isoformat(ts: Timestamp) -> String {
-    let micros = ts.subsec_microsecond();
-    let secs = ts.as_second();
-    let whole = Timestamp::from_second(secs).unwrap_or(ts);
-    let base = whole.strftime("%Y-%m-%dT%H:%M:%S").to_string();
+    // Civil time in UTC: its sub-second part is never negative, also before 1970.
+    let civil = ts.to_zoned(jiff::tz::TimeZone::UTC).datetime();
+    let micros = civil.subsec_nanosecond() / 1_000;
+    let base = civil.strftime("%Y-%m-%dT%H:%M:%S").to_string();
     if micros == 0 { format!("{base}Z") } else { format!("{base}.{micros:06}Z") }
 }
 
@@ -61,7 +61,7 @@ pub fn parse(input: &str) -> Result<Timestamp, ParseTimestampError> {
         return Ok(ts);
     }
     // `+0000` style offsets.
-    if normalized.len() > 5 {
+    if normalized.len() > 5 && normalized.is_char_boundary(normalized.len() - 5) {
         let (head, tail) = normalized.split_at(normalized.len() - 5);
         let bytes = tail.as_bytes();
         if (bytes[0] == b'+' || bytes[0] == b'-') && tail[1..].bytes().all(|b| b.is_ascii_digit()) {
@@ -106,6 +106,9 @@ mod tests {
         // Nanoseconds below a microsecond are not shown (Python has none).
         let nanos: Timestamp = "2026-11-27T02:00:22.000000700Z".parse().unwrap();
         assert_eq!(isoformat(nanos), "2026-11-27T02:00:22Z");
+        // Before 1970 the fraction is still positive (Python prints 1969-12-31T23:59:59.200000).
+        let before: Timestamp = "1969-12-31T23:59:59.2Z".parse().unwrap();
+        assert_eq!(isoformat(before), "1969-12-31T23:59:59.200000Z");
     }
 
     #[test]
@@ -123,6 +126,9 @@ mod tests {
         }
         assert!(parse("yesterday").is_err());
         assert!(parse("").is_err());
+        // Multi-byte characters where an offset would be: an error, not a panic.
+        assert!(parse("2026-11-27T02:00:22日本語").is_err());
+        assert!(parse("é1234").is_err());
     }
 
     #[test]

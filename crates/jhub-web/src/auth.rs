@@ -181,6 +181,15 @@ async fn resolve_api_caller(app: &App, parts: &Parts) -> Result<Caller, ApiError
     if xsrf_required(&parts.method, &parts.headers, true) {
         check_xsrf(app, parts, Some(&login), presented_xsrf(parts).as_deref())?;
     }
+    // Like JupyterHub, API requests keep a stale login when the provider
+    // only wants a new one; access revoked outright (removed from the
+    // allowed group) ends it here too.
+    if let jhub_hub::Principal::User { name, .. } = &login.identity.principal
+        && let crate::pages::session::RefreshVerdict::Logout { revoked: true, .. } =
+            crate::pages::session::refresh_if_due(app, name).await
+    {
+        return Ok(Caller { identity: None, via: None });
+    }
     Ok(Caller { identity: Some(login.identity), via: Some(Via::Cookie) })
 }
 

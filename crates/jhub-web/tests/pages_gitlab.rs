@@ -316,3 +316,29 @@ async fn auto_login_and_logout_redirect() {
     assert_eq!(location(&logout), "https://gitlab.example.org/users/sign_out");
     assert_eq!(browser.get(redirecting.at("/hub/home")).send().await.unwrap().status(), 302, "logged out");
 }
+
+/// The REST API applies the same checks: a spawn through `POST
+/// /hub/api/users/{name}/server` re-asks GitLab first, and a cookie API
+/// request from a user whose access was revoked is no longer authenticated.
+#[tokio::test]
+async fn rest_spawns_and_cookie_api_calls_recheck_membership() {
+    let hub = start(Opts::gitlab().auth_state()).await;
+    let browser = browser();
+    assert_eq!(hub.gitlab_login(&browser, "alice", "/hub/home").await.status(), 302);
+    let token = hub.hub.create_token("alice", Default::default()).await.unwrap().secret;
+    let xsrf = hub.xsrf(&browser, "/hub/home").await;
+    let me = browser.get(hub.at("/hub/api/user")).header("X-XSRFToken", &xsrf).send().await.unwrap();
+    assert_eq!(me.status(), 200);
+    assert!(hub.sim().remove_group_member("jupyter-users", "alice"));
+    let spawn = reqwest::Client::new()
+        .post(hub.at("/hub/api/users/alice/server"))
+        .header("Authorization", format!("token {token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(spawn.status(), 403, "refresh_pre_spawn refuses a revoked member");
+    assert_eq!(hub.spawner.starts.load(std::sync::atomic::Ordering::Relaxed), 0, "nothing started");
+    hub.advance(301);
+    let me = browser.get(hub.at("/hub/api/user")).header("X-XSRFToken", &xsrf).send().await.unwrap();
+    assert_eq!(me.status(), 403, "the revoked browser session no longer authenticates API calls");
+}

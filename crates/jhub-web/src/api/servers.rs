@@ -231,6 +231,17 @@ pub async fn post(
         user_options: request.user_options,
         display_name,
     };
+    // `refresh_pre_spawn`: ask the authenticator first; a user removed from
+    // the allowed GitLab group cannot start anything.
+    match crate::pages::session::pre_spawn_refresh(&app, user).await {
+        Ok(()) => {}
+        Err(crate::pages::session::PreSpawnRefusal::MustLogin { reason, .. }) => {
+            return Err(ApiError::forbidden(format!("{user} must log in again before starting a server: {reason}")));
+        }
+        Err(crate::pages::session::PreSpawnRefusal::Unavailable { message }) => {
+            return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, message));
+        }
+    }
     let mut ticket = app.hub.spawn(command).await?;
     if ticket.already_pending {
         return Ok(empty_text(StatusCode::ACCEPTED));
