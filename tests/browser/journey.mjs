@@ -54,7 +54,13 @@ if (!env.JHUB_NODE_MODULES || !env.JHUB_CHROMIUM) {
   process.exit(2);
 }
 const require = createRequire(path.join(env.JHUB_NODE_MODULES, "noop.js"));
-const { chromium } = require("playwright-core");
+let chromium;
+try {
+  ({ chromium } = require("playwright-core"));
+} catch (err) {
+  emit({ step: "setup", ok: false, error: `playwright-core not found in ${env.JHUB_NODE_MODULES}: run scripts/install-tools browser (${err.code || err.message})` });
+  process.exit(2);
+}
 
 mkdirSync(shots, { recursive: true });
 const profileDir = mkdtempSync(path.join(tmpdir(), "jhub-e2e-chromium-"));
