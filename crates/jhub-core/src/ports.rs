@@ -194,4 +194,9 @@ pub trait Proxy: Send + Sync + 'static {
     async fn get_route(&self, routespec: &str) -> Result<Option<Route>, ProxyError> {
         Ok(self.get_all_routes().await?.remove(routespec))
     }
+    /// Points the client at another proxy API and/or token
+    /// (`PATCH /hub/api/proxy`). Proxies without a REST API refuse.
+    fn reconfigure(&self, _api_url: Option<&str>, _auth_token: Option<&str>) -> Result<(), ProxyError> {
+        Err(ProxyError::BadResponse("this proxy cannot be re-pointed at run time".into()))
+    }
 }

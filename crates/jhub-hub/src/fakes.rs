@@ -170,6 +170,8 @@ type RouteTable = BTreeMap<String, (String, Map<String, Value>)>;
 pub struct MemoryProxy {
     routes: Mutex<RouteTable>,
     pub calls: AtomicUsize,
+    /// `(api_url, auth_token)` of the last re-pointing, if any.
+    pub repointed: Mutex<Option<(Option<String>, Option<String>)>>,
 }
 
 impl MemoryProxy {
@@ -219,6 +221,15 @@ impl Proxy for MemoryProxy {
             .into_iter()
             .map(|(routespec, (target, data))| (routespec.clone(), Route { routespec, target, data }))
             .collect())
+    }
+
+    /// Re-pointing reaches "another" proxy: an empty table, like a fresh CHP.
+    fn reconfigure(&self, api_url: Option<&str>, auth_token: Option<&str>) -> Result<(), ProxyError> {
+        if let Ok(mut last) = self.repointed.lock() {
+            *last = Some((api_url.map(str::to_string), auth_token.map(str::to_string)));
+        }
+        self.restart();
+        Ok(())
     }
 
     async fn get_route(&self, routespec: &str) -> Result<Option<Route>, ProxyError> {

@@ -153,6 +153,16 @@ impl Hub {
         }
     }
 
+    /// Re-points the proxy client (`PATCH /hub/api/proxy`), then reconciles
+    /// so the new proxy gets every route.
+    pub async fn repoint_proxy(&self, api_url: Option<&str>, auth_token: Option<&str>) -> HubResult<RouteReport> {
+        self.inner
+            .proxy
+            .reconfigure(api_url, auth_token)
+            .map_err(|e| crate::error::HubError::Invalid(e.to_string()))?;
+        self.check_routes().await
+    }
+
     /// Asks the sync task to reconcile now (e.g. `POST /hub/api/proxy`).
     pub fn kick_proxy_sync(&self) {
         self.inner.proxy_kick.notify_one();

@@ -26,8 +26,8 @@ use tokio::sync::Semaphore;
 
 /// Client of one CHP's REST API.
 pub struct ChpProxy {
-    api_url: String,
-    token: SecretString,
+    /// API base and token; replaced as a pair by `PATCH /hub/api/proxy`.
+    target: std::sync::RwLock<(String, SecretString)>,
     http: reqwest::Client,
     limit: Semaphore,
     retry_for: Duration,
@@ -35,7 +35,7 @@ pub struct ChpProxy {
 
 impl std::fmt::Debug for ChpProxy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ChpProxy").field("api_url", &self.api_url).finish_non_exhaustive()
+        f.debug_struct("ChpProxy").field("api_url", &self.api_url()).finish_non_exhaustive()
     }
 }
 
@@ -51,17 +51,19 @@ pub enum ChpConfigError {
 impl ChpProxy {
     /// `api_url` is CHP's API base, e.g. `http://proxy-api:8001`.
     pub fn new(api_url: &str, token: SecretString) -> Result<Self, ChpConfigError> {
-        let api_url = api_url.trim_end_matches('/').to_string();
-        if !(api_url.starts_with("http://") || api_url.starts_with("https://")) {
-            return Err(ChpConfigError::InvalidUrl { url: api_url });
-        }
+        let api_url = checked_url(api_url)?;
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(20))
             .connect_timeout(Duration::from_secs(5))
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| ChpConfigError::HttpClient(e.to_string()))?;
-        Ok(Self { api_url, token, http, limit: Semaphore::new(10), retry_for: Duration::from_secs(30) })
+        Ok(Self {
+            target: std::sync::RwLock::new((api_url, token)),
+            http,
+            limit: Semaphore::new(10),
+            retry_for: Duration::from_secs(30),
+        })
     }
 
     /// How long failed writes and listings are retried (default 30 s).
@@ -70,8 +72,12 @@ impl ChpProxy {
         self
     }
 
-    pub fn api_url(&self) -> &str {
-        &self.api_url
+    pub fn api_url(&self) -> String {
+        self.target.read().map(|t| t.0.clone()).unwrap_or_default()
+    }
+
+    fn token(&self) -> String {
+        self.target.read().map(|t| t.1.expose_secret().to_string()).unwrap_or_default()
     }
 
     fn path_of(routespec: &str) -> String {
@@ -80,7 +86,7 @@ impl ChpProxy {
     }
 
     fn url(&self, routespec: &str) -> String {
-        format!("{}/api/routes{}", self.api_url, Self::path_of(routespec))
+        format!("{}/api/routes{}", self.api_url(), Self::path_of(routespec))
     }
 
     async fn send(
@@ -94,14 +100,12 @@ impl ChpProxy {
             .limit
             .acquire()
             .await
-            .map_err(|e| ProxyError::Unreachable { url: self.api_url.clone(), message: e.to_string() })?;
+            .map_err(|e| ProxyError::Unreachable { url: self.api_url(), message: e.to_string() })?;
         let deadline = Instant::now() + retry_for;
         let mut delay = Duration::from_millis(100);
         loop {
-            let mut request = self
-                .http
-                .request(method.clone(), url)
-                .header("Authorization", format!("token {}", self.token.expose_secret()));
+            let mut request =
+                self.http.request(method.clone(), url).header("Authorization", format!("token {}", self.token()));
             if let Some(body) = body {
                 request = request.json(body);
             }
@@ -119,7 +123,7 @@ impl ChpProxy {
                         body: text,
                     }
                 }
-                Err(err) => ProxyError::Unreachable { url: self.api_url.clone(), message: err.to_string() },
+                Err(err) => ProxyError::Unreachable { url: self.api_url(), message: err.to_string() },
             };
             if Instant::now() + delay > deadline {
                 return Err(failure);
@@ -133,6 +137,14 @@ impl ChpProxy {
     fn refused(method: &str, url: &str, status: StatusCode, body: String) -> ProxyError {
         ProxyError::Refused { method: method.to_string(), path: url.to_string(), status: status.as_u16(), body }
     }
+}
+
+fn checked_url(api_url: &str) -> Result<String, ChpConfigError> {
+    let api_url = api_url.trim_end_matches('/').to_string();
+    if !(api_url.starts_with("http://") || api_url.starts_with("https://")) {
+        return Err(ChpConfigError::InvalidUrl { url: api_url });
+    }
+    Ok(api_url)
 }
 
 /// Turns one CHP table entry into the hub's view, or `None` when it is not
@@ -175,7 +187,7 @@ impl Proxy for ChpProxy {
     }
 
     async fn get_all_routes(&self) -> Result<BTreeMap<String, Route>, ProxyError> {
-        let url = format!("{}/api/routes", self.api_url);
+        let url = format!("{}/api/routes", self.api_url());
         let (status, body) = self.send(reqwest::Method::GET, &url, None, self.retry_for).await?;
         if !status.is_success() {
             return Err(Self::refused("GET", &url, status, body));
@@ -191,6 +203,23 @@ impl Proxy for ChpProxy {
             }
         }
         Ok(routes)
+    }
+
+    fn reconfigure(&self, api_url: Option<&str>, auth_token: Option<&str>) -> Result<(), ProxyError> {
+        let url = match api_url {
+            Some(url) => Some(checked_url(url).map_err(|e| ProxyError::BadResponse(e.to_string()))?),
+            None => None,
+        };
+        let mut target =
+            self.target.write().map_err(|_| ProxyError::BadResponse("proxy client lock poisoned".into()))?;
+        if let Some(url) = url {
+            target.0 = url;
+        }
+        if let Some(token) = auth_token {
+            target.1 = SecretString::from(token.to_string());
+        }
+        tracing::info!(api_url = %target.0, "proxy client re-pointed");
+        Ok(())
     }
 
     async fn get_route(&self, routespec: &str) -> Result<Option<Route>, ProxyError> {

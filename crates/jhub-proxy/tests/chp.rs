@@ -142,3 +142,21 @@ async fn unreachable_proxy_is_an_error_not_a_hang() {
     assert!(started.elapsed() < Duration::from_secs(5));
     assert!(proxy.get_route("/hub/").await.is_err(), "the probe does not retry");
 }
+
+/// `PATCH /hub/api/proxy` re-points the client: later calls reach the new CHP
+/// with the new token.
+#[tokio::test]
+async fn reconfigure_points_at_another_chp() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let Some(first) = start_chp(free_port(), "first-token").await else { return };
+    let Some(second) = start_chp(free_port(), "second-token").await else { return };
+    let proxy = ChpProxy::new(&first.api, "first-token".to_string().into()).unwrap();
+    proxy.add_route("/user/a/", "http://127.0.0.1:12", Map::new()).await.unwrap();
+    proxy.reconfigure(Some(&second.api), Some("second-token")).unwrap();
+    assert_eq!(proxy.api_url(), second.api);
+    assert!(proxy.get_all_routes().await.unwrap().is_empty(), "the second CHP starts empty");
+    proxy.add_route("/user/b/", "http://127.0.0.1:13", Map::new()).await.unwrap();
+    assert!(proxy.get_route("/user/b/").await.unwrap().is_some());
+    assert!(proxy.reconfigure(Some("not a url"), None).is_err());
+    assert_eq!(proxy.api_url(), second.api, "a bad URL changes nothing");
+}

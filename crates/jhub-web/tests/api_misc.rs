@@ -263,6 +263,12 @@ async fn proxy_routes_and_reconciliation() {
     ] {
         assert_eq!(hub.admin(Method::PATCH, "/proxy", body.clone()).await.0, status, "{body:?}");
     }
+    // The valid PATCH re-pointed the client and the new (empty) proxy got every route.
+    assert_eq!(
+        *hub.proxy.repointed.lock().unwrap(),
+        Some((Some("http://proxy-api:8001".to_string()), Some("t".to_string())))
+    );
+    assert!(hub.proxy.targets().contains_key("/user/ann/"), "routes restored on the new proxy");
 }
 
 #[tokio::test]

@@ -95,13 +95,11 @@ pub async fn patch(State(app): State<App>, _auth: Authorized, body: JsonBody<Val
             }
         }
     }
-    let api_url = model.get("api_url").and_then(|v| v.as_str()).unwrap_or("");
-    tracing::warn!(
-        api_url,
-        new_token = model.contains_key("auth_token"),
-        "PATCH /hub/api/proxy: this hub cannot re-point its proxy client at run time; \
-         change the proxy settings in the configuration and restart. Reconciling with the configured proxy."
-    );
-    app.hub.check_routes().await.map_err(unavailable)?;
+    let api_url = model.get("api_url").and_then(|v| v.as_str());
+    let auth_token = model.get("auth_token").and_then(|v| v.as_str());
+    app.hub.repoint_proxy(api_url, auth_token).await.map_err(|err| match err {
+        jhub_hub::HubError::Invalid(message) => ApiError::bad_request(message),
+        other => unavailable(other),
+    })?;
     Ok(empty_json(StatusCode::OK))
 }
