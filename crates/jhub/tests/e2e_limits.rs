@@ -140,27 +140,22 @@ async fn named_servers_user_redirect_and_activity() {
     assert_eq!(redirect.status, StatusCode::OK, "{trail:#?}");
 
     // Activity: using the named server moves its last_activity through the server's own reports.
-    let before = api.server("alice", "gpu1").await.unwrap()["last_activity"].as_str().unwrap().to_string();
+    let ts = |v: &Value| v.as_str().and_then(|t| jhub_core::time::parse(t).ok());
+    let before = ts(&api.server("alice", "gpu1").await.unwrap()["last_activity"]).expect("gpu1 last_activity");
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     let (status, _) = alice.server_api(Method::GET, "/user/alice/gpu1/", "contents", None).await;
     assert_eq!(status, StatusCode::OK);
-    let moved = e2e::wait_until("gpu1's last_activity to move", Duration::from_secs(15), || {
-        let api = api.clone();
-        let before = before.clone();
-        async move {
-            api.server("alice", "gpu1")
-                .await
-                .and_then(|s| s["last_activity"].as_str().map(|t| t > before.as_str()))
-                .unwrap_or(false)
-        }
-    })
-    .await;
+    let moved =
+        e2e::wait_until("gpu1's last_activity to move", Duration::from_secs(15), || {
+            let api = api.clone();
+            async move {
+                api.server("alice", "gpu1").await.and_then(|s| ts(&s["last_activity"])).is_some_and(|t| t > before)
+            }
+        })
+        .await;
     assert!(moved, "the single-user server's activity never reached the hub (still {before})");
     let user = api.user("alice").await;
-    assert!(
-        user["last_activity"].as_str().unwrap_or("") > before.as_str(),
-        "user last_activity did not move: {user:#}"
-    );
+    assert!(ts(&user["last_activity"]).is_some_and(|t| t > before), "user last_activity did not move: {user:#}");
 
     // Stopping the named server removes only its route and its OAuth client's access.
     api.stop("alice", "gpu1").await;
