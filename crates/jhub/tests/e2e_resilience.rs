@@ -221,6 +221,9 @@ async fn hub_restart(name: &str, values: Option<&str>) {
     // The browser's server session still works, and so does its hub session: the hub's front
     // door sends it straight back to its running server, no new login.
     assert!(file_served(&browser, "/user/alice/", "before-restart.txt").await, "the server session broke");
+    // (If this fails with a trip to /hub/login, the jhub log says why: e.g. "auth refresh needs
+    // a new login" when the authenticator cannot re-check a session whose GitLab token was kept
+    // only in the previous process's memory.)
     let home = browser.visit("/hub/home").await;
     assert_eq!(home.status, StatusCode::OK, "the hub session did not survive the restart: {:#?}", home.trail());
     assert!(home.passed("/hub/login").is_none(), "sent to log in again after a hub restart: {:#?}", home.trail());
