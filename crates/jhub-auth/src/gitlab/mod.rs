@@ -642,7 +642,12 @@ impl Authenticator for GitLabOAuthenticator {
         }
         let needs_membership = decision == StaticDecision::CheckMembership;
         let Some(state) = auth_state else {
-            return Ok(if needs_membership {
+            // Nothing to re-check with (auth state off and the hub restarted,
+            // so its in-memory copy is gone). Like oauthenticator, keep the
+            // session on ordinary requests — logging every browser out at
+            // each hub restart would be worse — and re-check at the next
+            // login. A spawn or a forced refresh asks for that login now.
+            return Ok(if needs_membership && reason != RefreshReason::Request {
                 RefreshOutcome::MustReLogin {
                     reason: String::from("no stored GitLab token to re-check group membership with"),
                 }

@@ -171,7 +171,11 @@ async fn static_rules_and_missing_state() {
     settings.access.blocked_users.insert(String::from("mallory"));
     let auth = env.authenticator(settings);
     assert_eq!(auth.refresh_user("bob", None, RefreshReason::Request).await.unwrap(), RefreshOutcome::Unchanged);
+    // No token to check membership with (auth state off, hub restarted): an
+    // ordinary request keeps the session, a spawn asks for a new login.
     let outcome = auth.refresh_user("alice", None, RefreshReason::Request).await.unwrap();
+    assert_eq!(outcome, RefreshOutcome::Unchanged, "kept on requests");
+    let outcome = auth.refresh_user("alice", None, RefreshReason::PreSpawn).await.unwrap();
     assert!(matches!(outcome, RefreshOutcome::MustReLogin { .. }), "membership cannot be checked: {outcome:?}");
     let outcome = auth.refresh_user("Mallory", None, RefreshReason::Request).await.unwrap();
     assert!(matches!(outcome, RefreshOutcome::Revoked { .. }), "{outcome:?}");
