@@ -642,12 +642,13 @@ impl Authenticator for GitLabOAuthenticator {
         }
         let needs_membership = decision == StaticDecision::CheckMembership;
         let Some(state) = auth_state else {
-            // Nothing to re-check with (auth state off and the hub restarted,
-            // so its in-memory copy is gone). Like oauthenticator, keep the
-            // session on ordinary requests — logging every browser out at
-            // each hub restart would be worse — and re-check at the next
-            // login. A spawn or a forced refresh asks for that login now.
-            return Ok(if needs_membership && reason != RefreshReason::Request {
+            // Nothing to re-check with: auth state off and the hub restarted
+            // (its in-memory copy is gone), or a user who never logged in
+            // and whose server an admin starts. Like oauthenticator, keep
+            // going — logging every browser out at each hub restart, or
+            // refusing admins, would be worse — and re-check at the next
+            // login. Only a forced refresh insists on a new login.
+            return Ok(if needs_membership && reason == RefreshReason::Forced {
                 RefreshOutcome::MustReLogin {
                     reason: String::from("no stored GitLab token to re-check group membership with"),
                 }

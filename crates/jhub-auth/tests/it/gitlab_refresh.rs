@@ -171,11 +171,14 @@ async fn static_rules_and_missing_state() {
     settings.access.blocked_users.insert(String::from("mallory"));
     let auth = env.authenticator(settings);
     assert_eq!(auth.refresh_user("bob", None, RefreshReason::Request).await.unwrap(), RefreshOutcome::Unchanged);
-    // No token to check membership with (auth state off, hub restarted): an
-    // ordinary request keeps the session, a spawn asks for a new login.
+    // No token to check membership with (auth state off and the hub
+    // restarted, or never logged in): requests and spawns go on, a forced
+    // refresh asks for a new login.
     let outcome = auth.refresh_user("alice", None, RefreshReason::Request).await.unwrap();
     assert_eq!(outcome, RefreshOutcome::Unchanged, "kept on requests");
     let outcome = auth.refresh_user("alice", None, RefreshReason::PreSpawn).await.unwrap();
+    assert_eq!(outcome, RefreshOutcome::Unchanged, "an admin may start a server for a user who never logged in");
+    let outcome = auth.refresh_user("alice", None, RefreshReason::Forced).await.unwrap();
     assert!(matches!(outcome, RefreshOutcome::MustReLogin { .. }), "membership cannot be checked: {outcome:?}");
     let outcome = auth.refresh_user("Mallory", None, RefreshReason::Request).await.unwrap();
     assert!(matches!(outcome, RefreshOutcome::Revoked { .. }), "{outcome:?}");
