@@ -252,7 +252,20 @@ async fn culler_stops_idle_and_old_servers_only() {
     assert!(deleted.contains(&"nobody".to_string()), "{deleted:?}");
     assert!(!deleted.contains(&"busy".to_string()));
     let events = f.store.events_between(Timestamp::MIN, Timestamp::MAX, 100, None).await.unwrap();
-    assert_eq!(events.iter().filter(|e| e.kind == ServerEventKind::Culled).count(), 2);
+    let culled: Vec<String> = events
+        .iter()
+        .filter(|e| e.kind == ServerEventKind::Culled)
+        .map(|e| format!("{} {}", e.user_name, e.detail["reason"].as_str().unwrap_or("")))
+        .collect();
+    assert_eq!(culled.len(), 2, "{culled:?}");
+    assert!(culled.iter().any(|c| c.starts_with("idle inactive for 02:00:00")), "{culled:?}");
+    assert!(culled.iter().any(|c| c.starts_with("old age 02:00:00")), "{culled:?}");
+    // Metrics by reason, and the last sweep's duration.
+    let metrics = f.hub.metrics().encode();
+    assert!(metrics.contains("jupyterhub_culled_servers_total{reason=\"idle\"} 1"), "{metrics}");
+    assert!(metrics.contains("jupyterhub_culled_servers_total{reason=\"max_age\"} 1"), "{metrics}");
+    assert!(metrics.contains("jupyterhub_culled_users_total{reason=\"idle\"}"), "{metrics}");
+    assert!(metrics.contains("jupyterhub_cull_sweep_duration_seconds"), "{metrics}");
 }
 
 #[tokio::test]

@@ -38,7 +38,9 @@ pub struct SimConfig {
     pub storage_classes: Vec<String>,
     /// Class given to PVCs that name none (the DefaultStorageClass admission plugin).
     pub default_storage_class: Option<String>,
-    /// Pod IPs come from this loopback range (`127.x.0.0/16` style).
+    /// Pod IPs come from this loopback range (`127.x.0.0/16` style). The default is a random
+    /// /16 between 127.16.0.0 and 127.63.0.0 so that two simulators on one machine (parallel
+    /// tests, the demo) do not hand out the same pod address.
     pub pod_network: String,
     /// The container path treated as the home directory when the pod's env has no HOME.
     pub home_path: String,
@@ -69,7 +71,7 @@ impl Default for SimConfig {
             data_dir: None,
             storage_classes: Vec::new(),
             default_storage_class: Some("standard".into()),
-            pod_network: "127.10.0.0/16".into(),
+            pod_network: random_pod_network(),
             home_path: "/home/jovyan".into(),
             inherit_env: ["PATH", "LANG", "LC_ALL", "TMPDIR", "SSL_CERT_FILE"].map(String::from).to_vec(),
             env_rewrites: Vec::new(),
@@ -218,6 +220,15 @@ impl SimConfig {
 }
 
 /// Parses `127.A.B.C/len` into a base address and size.
+/// A /16 in 127.16.0.0–127.63.255.255 picked at random, so simulators
+/// running side by side (parallel tests, a test next to the demo) do not hand
+/// out the same pod IPs.
+fn random_pod_network() -> String {
+    let mut byte = [0u8; 1];
+    let second = if getrandom::fill(&mut byte).is_ok() { 16 + byte[0] % 48 } else { 10 };
+    format!("127.{second}.0.0/16")
+}
+
 pub(crate) fn parse_pod_network(s: &str) -> Result<(u32, u32), String> {
     let (addr, len) = s.split_once('/').unwrap_or((s, "16"));
     let ip: std::net::Ipv4Addr = addr.parse().map_err(|_| format!("pod network {s:?}: not an IPv4 address"))?;

@@ -24,7 +24,17 @@ fn demo(file: &str) -> PathBuf {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    // Below the kernel's ephemeral range (32768-60999 on Linux), so the
+    // many outgoing connections of a parallel test run cannot take the port
+    // between this check and the child process binding it.
+    loop {
+        let mut b = [0u8; 2];
+        getrandom::fill(&mut b).expect("randomness");
+        let port = 20_000 + u16::from_le_bytes(b) % 12_000;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 #[test]

@@ -71,9 +71,19 @@ fn random_hex(bytes: usize) -> String {
     hex::encode(buf)
 }
 
-/// A free TCP port on 127.0.0.1 (bound and released; the OS does not hand it out again soon).
+/// A free TCP port on 127.0.0.1 for a child process to bind.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+    // Below the kernel's ephemeral range (32768-60999 on Linux), so the
+    // many outgoing connections of a parallel test run cannot take the port
+    // between this check and the child process binding it.
+    loop {
+        let mut b = [0u8; 2];
+        getrandom::fill(&mut b).expect("randomness");
+        let port = 20_000 + u16::from_le_bytes(b) % 12_000;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// A random /24 in 127.64.0.0–127.250.255.0 for one stack's pod IPs.
@@ -172,7 +182,8 @@ impl Stack {
         let mut kube_cfg = SimConfig::seed_cluster().with_namespace(NAMESPACE).process_mode(root.join("kube"));
         kube_cfg.delays = cfg.delays.clone();
         // Every simulated pod listens on its own loopback IP, port 8888: stacks running at the
-        // same time (parallel tests, the demo on 127.10.0.0/16) must not share addresses.
+        // same time must not share addresses, so each test stack takes a random /24 above
+        // 127.64.0.0, clear of the simulator's default range (127.16-63.0.0/16) the demo uses.
         kube_cfg.pod_network = random_pod_network();
         for pattern in ["quay.io/zhonger/*", "quay.io/jupyterhub/k8s-singleuser-sample*"] {
             kube_cfg = kube_cfg.with_singleuser(pattern, &cfg.singleuser, &["--ServerApp.allow_root=True"]);
