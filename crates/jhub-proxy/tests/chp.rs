@@ -8,19 +8,9 @@ use serde_json::{Map, Value, json};
 use std::process::Stdio;
 use std::time::Duration;
 
-fn free_port() -> u16 {
-    // Below the kernel's ephemeral range (32768-60999 on Linux), so the
-    // many outgoing connections of a parallel test run cannot take the port
-    // between this check and the child process binding it.
-    loop {
-        let mut b = [0u8; 2];
-        getrandom::fill(&mut b).expect("randomness");
-        let port = 20_000 + u16::from_le_bytes(b) % 12_000;
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-}
+#[path = "../../../tests/support/free_port.rs"]
+mod free_port;
+use free_port::free_port;
 
 struct Chp {
     child: tokio::process::Child,

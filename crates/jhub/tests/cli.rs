@@ -23,19 +23,9 @@ fn demo(file: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../demo").join(file)
 }
 
-fn free_port() -> u16 {
-    // Below the kernel's ephemeral range (32768-60999 on Linux), so the
-    // many outgoing connections of a parallel test run cannot take the port
-    // between this check and the child process binding it.
-    loop {
-        let mut b = [0u8; 2];
-        getrandom::fill(&mut b).expect("randomness");
-        let port = 20_000 + u16::from_le_bytes(b) % 12_000;
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-}
+#[path = "../../../tests/support/free_port.rs"]
+mod free_port;
+use free_port::free_port;
 
 #[test]
 fn help_lists_the_subcommands() {

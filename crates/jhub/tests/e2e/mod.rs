@@ -71,20 +71,9 @@ fn random_hex(bytes: usize) -> String {
     hex::encode(buf)
 }
 
-/// A free TCP port on 127.0.0.1 for a child process to bind.
-pub fn free_port() -> u16 {
-    // Below the kernel's ephemeral range (32768-60999 on Linux), so the
-    // many outgoing connections of a parallel test run cannot take the port
-    // between this check and the child process binding it.
-    loop {
-        let mut b = [0u8; 2];
-        getrandom::fill(&mut b).expect("randomness");
-        let port = 20_000 + u16::from_le_bytes(b) % 12_000;
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-}
+#[path = "../../../../tests/support/free_port.rs"]
+mod free_port;
+pub use free_port::free_port;
 
 /// A random /24 in 127.64.0.0–127.250.255.0 for one stack's pod IPs.
 fn random_pod_network() -> String {
