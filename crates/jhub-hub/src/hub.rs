@@ -8,7 +8,6 @@ use crate::identity::IdentityCache;
 use crate::metrics::Metrics;
 use crate::settings::HubSettings;
 use crate::state::{GroupEntry, RoleEntry, ServerEntry, ServiceEntry, State};
-use jhub_core::model::RoleHolder;
 use jhub_core::ports::{Clock, Proxy, Spawner};
 use jhub_store::Store;
 use std::collections::HashMap;
@@ -90,22 +89,8 @@ impl Hub {
             if let Some(role) = state.roles.get_mut(&role_id) {
                 role.holders.insert(holder);
             }
-            match holder {
-                RoleHolder::User(id) => {
-                    if let Some(u) = state.users.get_mut(&id) {
-                        u.roles.insert(role_id);
-                    }
-                }
-                RoleHolder::Group(id) => {
-                    if let Some(g) = state.groups.get_mut(&id) {
-                        g.roles.insert(role_id);
-                    }
-                }
-                RoleHolder::Service(id) => {
-                    if let Some(s) = state.services.get_mut(&id) {
-                        s.roles.insert(role_id);
-                    }
-                }
+            if let Some(roles) = state.holder_roles_mut(holder) {
+                roles.insert(role_id);
             }
         }
         for client in snapshot.oauth_clients {

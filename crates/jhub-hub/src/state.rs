@@ -141,6 +141,16 @@ impl State {
         self.service_ids.get(name).and_then(|id| self.services.get(id))
     }
 
+    /// The role ids a holder has, if the holder exists; the one place that maps a
+    /// [`RoleHolder`] to the entry carrying its side of the role link.
+    pub fn holder_roles_mut(&mut self, holder: RoleHolder) -> Option<&mut BTreeSet<i64>> {
+        match holder {
+            RoleHolder::User(id) => self.users.get_mut(&id).map(|u| &mut u.roles),
+            RoleHolder::Group(id) => self.groups.get_mut(&id).map(|g| &mut g.roles),
+            RoleHolder::Service(id) => self.services.get_mut(&id).map(|s| &mut s.roles),
+        }
+    }
+
     pub fn insert_user(&mut self, user: User) {
         self.user_ids.insert(user.name.clone(), user.id);
         self.cookie_users.insert(user.cookie_id.clone(), user.id);

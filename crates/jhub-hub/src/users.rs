@@ -514,7 +514,9 @@ impl Hub {
             let role_id = stored.id;
             if let Some(old) = state.roles.get(&role_id).map(|r| r.holders.clone()) {
                 for holder in old {
-                    detach(&mut state, role_id, holder);
+                    if let Some(roles) = state.holder_roles_mut(holder) {
+                        roles.remove(&role_id);
+                    }
                 }
             }
             state.role_ids.insert(stored.name.clone(), role_id);
@@ -522,22 +524,8 @@ impl Hub {
                 .roles
                 .insert(role_id, crate::state::RoleEntry { role: stored, holders: holders.iter().copied().collect() });
             for holder in holders {
-                match holder {
-                    RoleHolder::User(id) => {
-                        if let Some(u) = state.users.get_mut(&id) {
-                            u.roles.insert(role_id);
-                        }
-                    }
-                    RoleHolder::Group(id) => {
-                        if let Some(g) = state.groups.get_mut(&id) {
-                            g.roles.insert(role_id);
-                        }
-                    }
-                    RoleHolder::Service(id) => {
-                        if let Some(s) = state.services.get_mut(&id) {
-                            s.roles.insert(role_id);
-                        }
-                    }
+                if let Some(roles) = state.holder_roles_mut(holder) {
+                    roles.insert(role_id);
                 }
             }
             state.permissions_generation += 1;
@@ -545,25 +533,5 @@ impl Hub {
         let total = self.read().users.len();
         self.inner.metrics.total_users.set(total as i64);
         Ok(())
-    }
-}
-
-fn detach(state: &mut crate::state::State, role_id: i64, holder: RoleHolder) {
-    match holder {
-        RoleHolder::User(id) => {
-            if let Some(u) = state.users.get_mut(&id) {
-                u.roles.remove(&role_id);
-            }
-        }
-        RoleHolder::Group(id) => {
-            if let Some(g) = state.groups.get_mut(&id) {
-                g.roles.remove(&role_id);
-            }
-        }
-        RoleHolder::Service(id) => {
-            if let Some(s) = state.services.get_mut(&id) {
-                s.roles.remove(&role_id);
-            }
-        }
     }
 }
