@@ -4,6 +4,7 @@ user's config, and every rendered object is a valid Kubernetes object
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -14,7 +15,8 @@ import helm_python
 import kubernetes_validate
 import yaml
 
-from helmlib import CHART, NAMESPACE, RELEASE, container, get, render, render_objects, seed_values
+from helmlib import CHART, NAMESPACE, RELEASE, SEED_FIXED, check_config_json, container, get, load_yaml, objects, render, \
+    render_objects, require_jhub, secret_files, seed_values, write_mount
 
 # Every Kubernetes minor version kubernetes-validate ships schemas for, from
 # the chart's minimum (Chart.yaml kubeVersion) up.
@@ -64,6 +66,42 @@ def validate_all(test: unittest.TestCase, objs: list[dict]) -> None:
             except kubernetes_validate.ValidationError as e:
                 test.fail(f"{obj['kind']}/{obj['metadata']['name']} is invalid for Kubernetes {version}: "
                           f"{e.message} at {list(e.path)}")
+
+
+class PublishedSeedAsIs(unittest.TestCase):
+    """The seed's config-fixed.yaml exactly as published, profile typos included.
+
+    The chart's schema refuses it (the typos are what made every CPU server
+    reserve 8 cores), so a plain `helm upgrade` stops before touching the
+    cluster. An operator who must deploy the file unchanged first passes
+    `--skip-schema-validation` (Helm 3.16+): the templates still render valid
+    objects from it and jhub reports each typo with its line when it starts,
+    as KubeSpawner never did. Rendering a copy of the chart without
+    values.schema.json is what that flag does."""
+
+    def test_schema_refuses_it(self):
+        with self.assertRaises(helm_python.HelmError) as ctx:
+            render(load_yaml(SEED_FIXED))
+        self.assertIn("cpu_gurantee", str(ctx.exception))
+
+    def test_without_the_schema_it_renders_valid_objects_and_jhub_reports_the_typos(self):
+        require_jhub(self)
+        with tempfile.TemporaryDirectory() as tmp:
+            tmp = Path(tmp)
+            unchecked = tmp / "jhub"
+            shutil.copytree(CHART, unchecked)
+            (unchecked / "values.schema.json").unlink()
+            objs = objects(render(load_yaml(SEED_FIXED), chart_dir=unchecked))
+            validate_all(self, objs)
+            secret_dir = write_mount(objs, tmp / "mount")
+            token = secret_files(get(objs, "Secret", "hub"))["hub.config.ConfigurableHTTPProxy.auth_token"]
+            out = check_config_json(self, ["--z2jh-mount", str(secret_dir)], {
+                "POD_NAMESPACE": NAMESPACE, "HELM_RELEASE_NAME": RELEASE, "CONFIGPROXY_AUTH_TOKEN": token,
+                "HUB_SERVICE_PORT": "8081"})
+        self.assertEqual([d for d in out["diagnostics"] if d["severity"] == "error"], [])
+        typos = sorted(d["key"] for d in out["diagnostics"] if "gurantee" in (d.get("key") or ""))
+        self.assertEqual(len(typos), 4, out["diagnostics"])
+        self.assertEqual({k.rsplit(".", 1)[-1] for k in typos}, {"cpu_gurantee", "memo_gurantee", "mem_gurantee"})
 
 
 class Lint(unittest.TestCase):
