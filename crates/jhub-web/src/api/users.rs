@@ -18,7 +18,7 @@ use axum::extract::{OriginalUri, Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use jhub_core::Timestamp;
-use jhub_core::rbac::{ExpandedScopes, Listing};
+use jhub_core::rbac::{ExpandedScopes, Listing, Resource, Scope, forbidden_message};
 use jhub_hub::state::{State as HubState, UserEntry};
 use jhub_hub::{HubError, Principal};
 use serde_json::{Map, Value};
@@ -280,6 +280,49 @@ fn as_object(value: Value, message: &str) -> ApiResult<Map<String, Value>> {
     }
 }
 
+/// The groups a user model names, checked to exist (400 otherwise).
+fn model_groups(app: &App, model: &Map<String, Value>) -> ApiResult<Option<Vec<String>>> {
+    let Some(value) = model.get("groups") else { return Ok(None) };
+    let groups = body::string_list(value, "groups")?;
+    let state = app.hub.read();
+    if let Some(unknown) = groups.iter().find(|g| state.group(g).is_none()) {
+        return Err(ApiError::bad_request(format!("No such group: {unknown}")));
+    }
+    Ok(Some(groups))
+}
+
+/// Changing group membership through a user model needs the `groups`
+/// scope on every group added or removed, as `POST/DELETE
+/// /groups/{name}/users` do: a group can carry roles, so `admin:users`
+/// alone must not be a way into them. (JupyterHub 6.1.1 never applies a
+/// `groups` key here — PATCH fails on it and POST ignores it.)
+fn require_groups_scope<'a>(
+    app: &App,
+    scopes: &ExpandedScopes,
+    groups: impl IntoIterator<Item = &'a String>,
+) -> ApiResult<()> {
+    let state = app.hub.read();
+    for group in groups {
+        if !scopes.authorize(&[Scope::Groups], Resource::Group(group), &*state).is_allowed() {
+            return Err(ApiError::forbidden(format!(
+                "{} to change membership of group {group}",
+                forbidden_message(&[Scope::Groups])
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Roles are configuration (`hub.loadRoles`); the API never assigns them.
+fn refuse_roles(model: &Map<String, Value>) -> ApiResult<()> {
+    match model.get("roles") {
+        Some(Value::Array(roles)) if !roles.is_empty() => Err(ApiError::bad_request(
+            "roles cannot be changed through the API; assign roles in the configuration (hub.loadRoles)",
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// `POST /users`: `{"usernames": [...], "admin": bool?}`.
 pub async fn create_many(State(app): State<App>, auth: Authorized, body: JsonBody<Value>) -> ApiResult<Response> {
     let identity = auth.identity()?;
@@ -295,6 +338,9 @@ pub async fn create_many(State(app): State<App>, auth: Authorized, body: JsonBod
     if admin && !caller_is_admin(&app, identity) {
         return Err(ApiError::forbidden("Only admins can grant admin permissions"));
     }
+    refuse_roles(&model)?;
+    let groups = model_groups(&app, &model)?.unwrap_or_default();
+    require_groups_scope(&app, &identity.scopes, &groups)?;
     let names: Vec<String> = usernames.iter().map(|n| normalize_username(n)).collect();
     let invalid: Vec<&str> = names.iter().filter(|n| !valid_username(n)).map(String::as_str).collect();
     match invalid.as_slice() {
@@ -305,6 +351,13 @@ pub async fn create_many(State(app): State<App>, auth: Authorized, body: JsonBod
     let created = app.hub.create_users(&names, admin).await?;
     if created.is_empty() {
         return Err(ApiError::conflict(format!("All {} users already exist", usernames.len())));
+    }
+    if !groups.is_empty() {
+        let members: Vec<String> = created.iter().map(|u| u.name.clone()).collect();
+        for group in &groups {
+            tracing::info!(by = %identity.principal.name(), group = %group, users = ?members, "adding new users to group");
+            app.hub.add_group_members(group, &members).await?;
+        }
     }
     let state = app.hub.read();
     let mut out = Json::with_capacity(created.len() * 400);
@@ -342,6 +395,9 @@ pub async fn create_one(
     if admin && !caller_is_admin(&app, identity) {
         return Err(ApiError::forbidden("Only admins can grant admin permissions"));
     }
+    refuse_roles(&model)?;
+    let groups = model_groups(&app, &model)?.unwrap_or_default();
+    require_groups_scope(&app, &identity.scopes, &groups)?;
     if !valid_username(&name) {
         return Err(ApiError::bad_request(format!("Invalid username: {name}")));
     }
@@ -349,6 +405,10 @@ pub async fn create_one(
         Ok(_) => {}
         Err(HubError::Conflict(_)) => return Err(ApiError::conflict(format!("User {name} already exists"))),
         Err(err) => return Err(err.into()),
+    }
+    for group in &groups {
+        tracing::info!(by = %identity.principal.name(), group = %group, user = %name, "adding new user to group");
+        app.hub.add_group_members(group, std::slice::from_ref(&name)).await?;
     }
     let body = single_user(&app, &name, &identity.scopes, false)?;
     Ok(json_response(StatusCode::CREATED, body))
@@ -395,14 +455,17 @@ pub async fn patch(
             "roles cannot be changed through the API; assign roles in the configuration (hub.loadRoles)",
         ));
     }
-    let groups = match model.get("groups") {
-        Some(value) => {
-            let groups = body::string_list(value, "groups")?;
-            let state = app.hub.read();
-            if let Some(unknown) = groups.iter().find(|g| state.group(g).is_none()) {
-                return Err(ApiError::bad_request(format!("No such group: {unknown}")));
-            }
-            Some(groups)
+    // The membership change (both directions) is checked before anything
+    // is written, so a refused request changes nothing.
+    let groups = match model_groups(&app, &model)? {
+        Some(groups) => {
+            let want: BTreeSet<String> = groups.into_iter().collect();
+            let have: BTreeSet<String> = {
+                let state = app.hub.read();
+                state.user(&name).map(|e| state.group_names_of(e).into_iter().collect()).unwrap_or_default()
+            };
+            require_groups_scope(&app, &identity.scopes, want.symmetric_difference(&have))?;
+            Some(want)
         }
         None => None,
     };
@@ -434,7 +497,7 @@ pub async fn patch(
             let state = app.hub.read();
             state.user(&current).map(|e| state.group_names_of(e).into_iter().collect()).unwrap_or_default()
         };
-        let want: BTreeSet<String> = groups.into_iter().collect();
+        let want = groups;
         let member = std::slice::from_ref(&current);
         for group in want.difference(&have) {
             app.hub.add_group_members(group, member).await?;
