@@ -122,9 +122,11 @@ impl IdentityCache {
         }
     }
 
-    /// Evicts the tokens of a browser session (logout).
-    pub fn invalidate_session(&self, session_id: &str) {
-        self.tokens().retain(|_, cached| cached.row.session_id.as_deref() != Some(session_id));
+    /// Evicts the tokens of a user's browser session (logout).
+    pub fn invalidate_session(&self, user_id: i64, session_id: &str) {
+        self.tokens().retain(|_, cached| {
+            cached.row.owner != TokenOwner::User(user_id) || cached.row.session_id.as_deref() != Some(session_id)
+        });
     }
 
     pub fn clear(&self) {

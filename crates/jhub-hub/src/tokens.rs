@@ -172,12 +172,16 @@ impl Hub {
         Ok(session_id)
     }
 
-    /// Ends a browser session: every token issued to it is deleted, which
-    /// logs that browser out of the user's servers too.
-    pub async fn end_session(&self, session_id: &str) -> HubResult<u64> {
-        let deleted = self.inner.store.delete_tokens_for_session(session_id).await?;
-        self.inner.store.delete_session(session_id).await?;
-        self.inner.identities.invalidate_session(session_id);
+    /// Ends `user`'s browser session: every token issued to it is deleted,
+    /// which logs that browser out of the user's servers too. Only tokens
+    /// and the session of `user` are touched: the session id is an unsigned
+    /// cookie every single-user server sees, so its value alone must not
+    /// let anyone end another user's session.
+    pub async fn end_session(&self, user: &str, session_id: &str) -> HubResult<u64> {
+        let Some(user_id) = self.read().user(user).map(|e| e.user.id) else { return Ok(0) };
+        let deleted = self.inner.store.delete_tokens_for_session(session_id, user_id).await?;
+        self.inner.store.delete_session(session_id, user_id).await?;
+        self.inner.identities.invalidate_session(user_id, session_id);
         Ok(deleted)
     }
 

@@ -356,8 +356,12 @@ async fn oauth_code_exchange_with_pkce() {
     // Without PKCE (4.x/5.x single-user servers) codes work too.
     let code = issue(None).await;
     assert!(f.hub.exchange_oauth_code(&code, "jupyterhub-user-erin", &secret, cb, None).await.is_ok());
-    // Logging the browser session out revokes its tokens.
-    f.hub.end_session("sess").await.unwrap();
+    // Another user presenting the session id revokes nothing; erin's own
+    // logout of the browser session revokes its tokens.
+    f.hub.create_user("mallory", false).await.unwrap();
+    assert_eq!(f.hub.end_session("mallory", "sess").await.unwrap(), 0);
+    assert!(f.hub.authenticate_token(&access.access_token).await.is_some());
+    f.hub.end_session("erin", "sess").await.unwrap();
     assert!(f.hub.authenticate_token(&access.access_token).await.is_none());
     // Stopping the server revokes the client and whatever it issued.
     let code = issue(None).await;

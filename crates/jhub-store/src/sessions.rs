@@ -12,7 +12,7 @@ const INSERT: &str = concat!(
 );
 const GET: &str = concat!("SELECT ", session_cols!(), " FROM sessions WHERE id = $1");
 const TOUCH: &str = "UPDATE sessions SET last_seen = CASE WHEN last_seen < $2 THEN $2 ELSE last_seen END WHERE id = $1";
-const DELETE: &str = "DELETE FROM sessions WHERE id = $1";
+const DELETE: &str = "DELETE FROM sessions WHERE id = $1 AND user_id = $2";
 const PURGE_IDLE: &str = "DELETE FROM sessions WHERE last_seen < $1";
 
 impl Store {
@@ -49,9 +49,14 @@ impl Store {
 
     /// Returns whether the session existed. Its tokens are revoked separately
     /// ([`Store::delete_tokens_for_session`]).
-    pub async fn delete_session(&self, id: &str) -> Result<bool, StoreError> {
-        let done = with_pool!(self, |pool| sqlx::query(DELETE).bind(id).execute(pool).await.map(|r| r.rows_affected()))
-            .map_err(StoreError::query("delete session"))?;
+    pub async fn delete_session(&self, id: &str, user_id: i64) -> Result<bool, StoreError> {
+        let done = with_pool!(self, |pool| sqlx::query(DELETE)
+            .bind(id)
+            .bind(user_id)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(StoreError::query("delete session"))?;
         Ok(done > 0)
     }
 

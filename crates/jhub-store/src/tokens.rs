@@ -38,7 +38,9 @@ const BY_ID: &str = concat!("SELECT ", token_cols!(), " FROM api_tokens WHERE id
 const FOR_USER: &str = concat!("SELECT ", token_cols!(), " FROM api_tokens WHERE user_id = $1 ORDER BY id");
 const FOR_SERVICE: &str = concat!("SELECT ", token_cols!(), " FROM api_tokens WHERE service_id = $1 ORDER BY id");
 const DELETE: &str = "DELETE FROM api_tokens WHERE id = $1";
-const DELETE_FOR_SESSION: &str = "DELETE FROM api_tokens WHERE session_id = $1";
+// By (user, session): a session id is an unsigned cookie other servers see,
+// so it alone must never be enough to revoke someone's tokens.
+const DELETE_FOR_SESSION: &str = "DELETE FROM api_tokens WHERE session_id = $1 AND user_id = $2";
 const DELETE_FOR_CLIENT_USER: &str = "DELETE FROM api_tokens WHERE client_id = $1 AND user_id = $2";
 const DELETE_FOR_CLIENT_SERVICE: &str = "DELETE FROM api_tokens WHERE client_id = $1 AND service_id = $2";
 const PURGE_EXPIRED: &str = "DELETE FROM api_tokens WHERE expires_at < $1";
@@ -120,9 +122,10 @@ impl Store {
     }
 
     /// Logout: deletes every token issued to a browser session. Returns how many.
-    pub async fn delete_tokens_for_session(&self, session_id: &str) -> Result<u64, StoreError> {
+    pub async fn delete_tokens_for_session(&self, session_id: &str, user_id: i64) -> Result<u64, StoreError> {
         with_pool!(self, |pool| sqlx::query(DELETE_FOR_SESSION)
             .bind(session_id)
+            .bind(user_id)
             .execute(pool)
             .await
             .map(|r| r.rows_affected()))

@@ -21,7 +21,10 @@ pub async fn lifecycle(s: Store) {
     assert_eq!(s.purge_idle_sessions(at(5)).await.unwrap(), 1);
     assert_eq!(s.session("sid-old").await.unwrap(), None);
 
-    assert!(s.delete_session("sid-1").await.unwrap());
-    assert!(!s.delete_session("sid-1").await.unwrap());
+    // A session is ended only by (id, its user): the id is an unsigned cookie.
+    assert!(!s.delete_session("sid-1", a.id + 1000).await.unwrap(), "another user's id does not end it");
+    assert!(s.session("sid-1").await.unwrap().is_some());
+    assert!(s.delete_session("sid-1", a.id).await.unwrap());
+    assert!(!s.delete_session("sid-1", a.id).await.unwrap());
     assert_eq!(s.session("sid-1").await.unwrap(), None);
 }

@@ -117,8 +117,10 @@ pub async fn delete_by_session_client_owner(s: Store) {
     let srv_b = s.insert_token(&server_client(TokenOwner::User(b.id), "srv-b", "s3")).await.unwrap();
     let plain = s.insert_token(&token(TokenOwner::User(a.id), "no-session")).await.unwrap();
 
-    assert_eq!(s.delete_tokens_for_session("s1").await.unwrap(), 2);
-    assert_eq!(s.delete_tokens_for_session("s1").await.unwrap(), 0);
+    // Only (session, user): b presenting a's session id revokes nothing.
+    assert_eq!(s.delete_tokens_for_session("s1", b.id).await.unwrap(), 0);
+    assert_eq!(s.delete_tokens_for_session("s1", a.id).await.unwrap(), 2);
+    assert_eq!(s.delete_tokens_for_session("s1", a.id).await.unwrap(), 0);
     assert_eq!(s.token_by_id(hub_s1.id).await.unwrap(), None);
     assert_eq!(s.token_by_id(srv_s1.id).await.unwrap(), None);
 

@@ -121,7 +121,7 @@ pub async fn login_post(State(app): State<App>, browser: Browser, parts: Parts, 
             }
         }
         Err(err) => {
-            tracing::info!(username = %username, error = %err, "form login refused");
+            tracing::info!(username = %loggable(&username), error = %err, "form login refused");
             let status = auth_status(&err);
             if status == StatusCode::FORBIDDEN {
                 render_login(&app, browser, status, next.as_deref(), &username, Some(err.public_message()))
@@ -130,6 +130,14 @@ pub async fn login_post(State(app): State<App>, browser: Browser, parts: Parts, 
             }
         }
     }
+}
+
+/// A caller-chosen name as it may appear in a log line: at most 64
+/// characters, quoted and escaped, so a huge or newline-laden username can
+/// neither flood nor forge log lines (CVE-2026-54338).
+fn loggable(text: &str) -> String {
+    let short: String = text.chars().take(64).collect();
+    format!("{short:?}")
 }
 
 /// After a successful authentication: the user (created on first login),
@@ -242,7 +250,8 @@ pub async fn oauth_callback(State(app): State<App>, parts: Parts) -> Response {
 
 /// `GET /hub/logout`: optional `shutdown_on_logout`, the browser session
 /// ends (its OAuth tokens too: the browser is logged out of its servers),
-/// every hub cookie is cleared, then the login page (or
+/// the user's cookie id is rotated (every copy of the login cookie is
+/// dead), every hub cookie is cleared, then the login page (or
 /// `logout_redirect_url`, or `logout.html` with `auto_login`).
 pub async fn logout(State(app): State<App>, parts: Parts) -> Response {
     if let Some(login) = crate::auth::browser_login(&app, &parts) {
@@ -260,7 +269,11 @@ pub async fn logout(State(app): State<App>, parts: Parts) -> Response {
                 }
             }
         }
-        end_browser(&app, &name, login.session_id.as_deref(), false).await;
+        // Rotating the cookie id kills every copy of the login cookie (a
+        // replayed one too; JupyterHub 6.1.1 keeps accepting it), which
+        // also ends the user's other browsers: a login cookie names the
+        // user, not the browser.
+        end_browser(&app, &name, login.session_id.as_deref(), true).await;
         tracing::info!(user = %name, "user logged out");
     }
     let response = if let Some(url) = &app.settings.logout_redirect_url {

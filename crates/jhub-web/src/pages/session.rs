@@ -198,7 +198,7 @@ pub async fn pre_spawn_refresh(app: &App, user: &str) -> Result<(), PreSpawnRefu
 /// are deleted; `everywhere` rotates the cookie id (every browser out).
 pub(crate) async fn end_browser(app: &App, user: &str, session_id: Option<&str>, everywhere: bool) {
     if let Some(session) = session_id
-        && let Err(err) = app.hub.end_session(session).await
+        && let Err(err) = app.hub.end_session(user, session).await
     {
         tracing::warn!(user, error = %err, "could not end the browser session");
     }
