@@ -192,6 +192,18 @@ impl GitLabSim {
         self.set_user_state(username, UserState::Active)
     }
 
+    /// Changes a user's email (GitLab lets users set addresses it has not
+    /// verified); what `/api/v4/user` reports from then on.
+    pub fn set_email(&self, username: &str, email: &str) -> bool {
+        match self.world().user_by_name_mut(username) {
+            Some(user) => {
+                user.email = email.to_string();
+                true
+            }
+            None => false,
+        }
+    }
+
     fn set_user_state(&self, username: &str, state: UserState) -> bool {
         match self.world().user_by_name_mut(username) {
             Some(user) => {
