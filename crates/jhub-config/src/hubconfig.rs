@@ -763,8 +763,13 @@ fn build_auth(r: &mut Reader<'_>, env: &Environment) -> AuthConfig {
     let mut a = AuthReader { r, sections };
     let set = |v: Vec<String>| v.into_iter().collect::<BTreeSet<String>>();
     let admin_users = set(a.with("admin_users", |r, p| r.strings(p)));
-    let allowed_users = set(a.with("allowed_users", |r, p| r.strings(p)));
-    let blocked_users = set(a.with("blocked_users", |r, p| r.strings(p)));
+    // The deprecated aliases are read, not just warned about: an ignored
+    // `blacklist` admits who it blocked (the fail-open class of
+    // CVE-2020-26250, where `whitelist` was dropped).
+    let mut allowed_users = set(a.with("allowed_users", |r, p| r.strings(p)));
+    allowed_users.extend(a.with("whitelist", |r, p| r.strings(p)));
+    let mut blocked_users = set(a.with("blocked_users", |r, p| r.strings(p)));
+    blocked_users.extend(a.with("blacklist", |r, p| r.strings(p)));
     let allow_all = a.with("allow_all", |r, p| r.bool(p, false));
     let allow_existing_users = a.with("allow_existing_users", |r, p| r.bool(p, false));
     let enable_auth_state = a.with("enable_auth_state", |r, p| r.bool(p, false));

@@ -730,3 +730,36 @@ async fn gitlab_identity_and_membership_never_come_from_email() {
     assert!(!members.is_empty(), "membership asked of GitLab's membership API");
 }
 
+// ---------------------------------------------------------------------------
+// Fail-open configuration — CVE-2020-26250 / GHSA-384w-5v3f-q499
+// ---------------------------------------------------------------------------
+
+/// CVE-2020-26250 / GHSA-384w-5v3f-q499: the deprecated `whitelist` was
+/// silently ignored, so every authenticated user got in. jhub accepts the
+/// deprecated `whitelist`/`blacklist` (with a warning) and they must still
+/// restrict: a `blacklist` that is dropped admits a blocked group member.
+#[test]
+fn deprecated_allow_and_block_aliases_still_restrict() {
+    let values = r#"
+hub:
+  config:
+    JupyterHub:
+      authenticator_class: gitlab
+    GitLabOAuthenticator:
+      client_id: jhub-test
+      client_secret: jhub-test-secret
+      oauth_callback_url: https://hub.example.org/hub/oauth_callback
+      allowed_gitlab_groups: [jupyter-users]
+    Authenticator:
+      whitelist: [carol]
+      blacklist: [mallory]
+"#;
+    let source = jhub_config::Source::Text { name: "values.yaml".into(), text: values.into() };
+    let loaded = jhub_config::load(&[source], &jhub_config::Environment::default()).unwrap();
+    let auth = &loaded.config.auth;
+    assert!(auth.allowed_users.contains("carol"), "whitelist → allowed_users: {:?}", auth.allowed_users);
+    assert!(auth.blocked_users.contains("mallory"), "blacklist → blocked_users: {:?}", auth.blocked_users);
+    let warned: Vec<&str> = loaded.diagnostics.iter().map(|d| d.message.as_str()).collect();
+    assert!(warned.iter().any(|m| m.contains("whitelist") && m.contains("deprecated")), "{warned:?}");
+    assert!(warned.iter().any(|m| m.contains("blacklist") && m.contains("deprecated")), "{warned:?}");
+}
