@@ -763,3 +763,125 @@ hub:
     assert!(warned.iter().any(|m| m.contains("whitelist") && m.contains("deprecated")), "{warned:?}");
     assert!(warned.iter().any(|m| m.contains("blacklist") && m.contains("deprecated")), "{warned:?}");
 }
+
+// ---------------------------------------------------------------------------
+// KubeSpawner classes — CVE-2020-15110 / GHSA-v7m9-9497-p9gr and unvalidated
+// user_options (KubeSpawner commit 1b0e0de)
+// ---------------------------------------------------------------------------
+
+/// CVE-2020-15110 / GHSA-v7m9-9497-p9gr: crafted server names escaped to the
+/// pod name of another user's server. Exhaustively over short names made
+/// of the characters that matter (`-` joins user and server, `.` and
+/// uppercase force hashing), distinct (user, server) pairs never share a
+/// `{user_server}` (the pod/PVC name part) in either slug scheme.
+#[test]
+fn pod_names_of_distinct_user_server_pairs_never_collide() {
+    use jhub_podspec::names::{SlugScheme, UserProperties};
+    let alphabet = ['a', '-', '.', 'A'];
+    let mut names = vec![String::new()];
+    for len in 1..=3 {
+        let mut next = Vec::new();
+        for prefix in names.iter().filter(|n| n.chars().count() == len - 1) {
+            for c in alphabet {
+                next.push(format!("{prefix}{c}"));
+            }
+        }
+        names.extend(next);
+    }
+    let users: Vec<&String> = names.iter().filter(|n| !n.is_empty()).collect();
+    for scheme in [SlugScheme::Safe, SlugScheme::Escape] {
+        let mut seen: std::collections::HashMap<String, (String, String)> = std::collections::HashMap::new();
+        for user in &users {
+            for server in &names {
+                let props = UserProperties::new(user, 1, server, scheme, "jhub", "jhub");
+                let key = props.user_server.to_ascii_lowercase();
+                if let Some(other) = seen.insert(key.clone(), (user.to_string(), server.clone())) {
+                    // Users differing only in case are one user (usernames are lower-cased).
+                    let same_user = other.0.to_lowercase() == user.to_lowercase();
+                    let same_server = other.1.to_lowercase() == server.to_lowercase();
+                    assert!(
+                        same_user && same_server,
+                        "{scheme:?}: {other:?} and ({user:?}, {server:?}) both give {key}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// The fake spawner behind KubeSpawner's profile validation (the pure
+/// `jhub_podspec::profiles` code the Kubernetes spawner runs).
+struct ProfileChecking(Arc<FakeSpawner>, jhub_podspec::profiles::ProfileList);
+
+#[async_trait::async_trait]
+impl jhub_core::ports::Spawner for ProfileChecking {
+    fn validate_options(
+        &self,
+        user: &jhub_core::ports::SpawnUser,
+        server: &str,
+        options: &Value,
+    ) -> Result<Value, jhub_core::ports::SpawnError> {
+        let map = options.as_object().cloned().unwrap_or_default();
+        self.1.validate(&map).map_err(|e| jhub_core::ports::SpawnError::InvalidOptions(e.to_string()))?;
+        self.0.validate_options(user, server, options)
+    }
+    async fn start(
+        &self,
+        request: jhub_core::ports::SpawnRequest,
+        progress: jhub_core::ports::ProgressSink,
+    ) -> Result<jhub_core::ports::Started, jhub_core::ports::SpawnError> {
+        self.0.start(request, progress).await
+    }
+    async fn stop(
+        &self,
+        user: &str,
+        server: &str,
+        state: &Value,
+        now: bool,
+    ) -> Result<(), jhub_core::ports::SpawnError> {
+        self.0.stop(user, server, state, now).await
+    }
+    async fn poll(
+        &self,
+        user: &str,
+        server: &str,
+        state: &Value,
+    ) -> Result<jhub_core::ports::PollStatus, jhub_core::ports::SpawnError> {
+        self.0.poll(user, server, state).await
+    }
+}
+
+/// KubeSpawner commit 1b0e0de ("validate user_options before rendering
+/// options form"): `user_options` sent through the REST API were used
+/// unvalidated. A profile or choice outside the configured list is a 400
+/// and nothing starts; a listed one starts.
+#[tokio::test]
+async fn spawn_options_outside_the_profile_list_are_refused() {
+    let profiles = jhub_podspec::profiles::ProfileList::from_config(&json!([
+        {"display_name": "Small", "slug": "small", "default": true,
+         "profile_options": {"image": {"display_name": "Image", "choices": {
+             "base": {"display_name": "Base", "default": true, "kubespawner_override": {"image": "base:1"}}
+         }}}},
+        {"display_name": "Large", "slug": "large"}
+    ]))
+    .unwrap();
+    let options = common::Options {
+        wrap_spawner: Some(Box::new(move |fake| Arc::new(ProfileChecking(fake, profiles)))),
+        ..Default::default()
+    };
+    let hub = common::start_opts(options, |_, _| {}).await;
+    hub.hub.create_user("ivy", false).await.unwrap();
+    for bad in [
+        json!({"profile": "gpu-a100"}),
+        json!({"profile": 1}),
+        json!({"profile": "small", "image": "attacker/image:latest"}),
+        json!({"profile": "small", "image": ["base"]}),
+    ] {
+        let (status, body) = hub.admin(Method::POST, "/users/ivy/server", Some(bad.clone())).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+        assert!(!hub.spawner.is_running("ivy", ""), "{bad} started a server");
+        assert!(hub.hub.read().user("ivy").unwrap().servers.get("").is_none_or(|s| !s.active()), "{bad}");
+    }
+    let (status, body) = hub.admin(Method::POST, "/users/ivy/server", Some(json!({"profile": "large"}))).await;
+    assert!(status == 201 || status == 202, "{body}");
+}
