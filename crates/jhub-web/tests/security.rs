@@ -134,6 +134,139 @@ async fn open_redirect_through_the_oauth_callback_is_closed() {
     }
 }
 
+/// Differential: jhub's `next` rule against JupyterHub 6.1.1's own
+/// `_validate_next_url` (run in its Python) on the advisory's table and a
+/// few thousand generated values. Where both accept, the answers are equal;
+/// where they differ, it is only because jhub is stricter (it refuses
+/// control characters and whitespace, which browsers strip or mangle) or
+/// compares scheme and host case-insensitively (still the hub's origin).
+#[tokio::test]
+async fn next_rule_matches_jupyterhub_6_except_where_stricter() {
+    let Some(jupyterhub) = common::external_tool("JHUB_REAL_JUPYTERHUB", "singleuser") else { return };
+    let python = std::path::Path::new(&jupyterhub).with_file_name("python");
+    let script = common::repo_root().join("crates/jhub-web/tests/data/jupyterhub_validate_next.py");
+    const HOST: &str = "hub.example.org:8000";
+    let own = jhub_core::redirect::Origin { scheme: "http".into(), host: HOST.into() };
+    let prefixes = [
+        "",
+        "http://hub.example.org:8000",
+        "HTTP://hub.example.org:8000",
+        "https://hub.example.org:8000",
+        "//hub.example.org:8000",
+        "///hub.example.org:8000",
+        "\\\\hub.example.org:8000",
+        "http://evil.example",
+        "/",
+    ];
+    let pieces = [
+        "/",
+        "//",
+        "\\",
+        "\t",
+        "\n",
+        " ",
+        "\u{0}",
+        "%2F",
+        "%5C",
+        "@",
+        ":",
+        ".",
+        "?",
+        "#",
+        "evil.example",
+        "x",
+        "hub.example.org:8000",
+    ];
+    let mut corpus: Vec<String> = vec![
+        "//x".into(),
+        "///x/triple".into(),
+        "\\\\x".into(),
+        format!("http://{HOST}//x/"),
+        format!("http://{HOST}///x/"),
+        "https://x/".into(),
+        "/hub/home?a=1#f".into(),
+        format!("http://{HOST}//evil.example"),
+        format!("//{HOST}//evil.example"),
+        format!("///{HOST}///evil.example"),
+    ];
+    // A fixed pseudo-random walk, so failures reproduce.
+    let mut seed: u64 = 0x5eed;
+    let mut next = |n: usize| {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((seed >> 33) as usize) % n
+    };
+    for _ in 0..3000 {
+        let mut value = prefixes[next(prefixes.len())].to_string();
+        for _ in 0..next(6) {
+            value.push_str(pieces[next(pieces.len())]);
+        }
+        corpus.push(value);
+    }
+    let mut child = tokio::process::Command::new(&python)
+        .arg(&script)
+        .arg(format!("http://{HOST}"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let input = serde_json::to_vec(&corpus).unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut stdin, &input).await.unwrap();
+    drop(stdin);
+    let output = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output()).await.unwrap().unwrap();
+    assert!(output.status.success());
+    let upstream: Vec<String> = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(upstream.len(), corpus.len());
+    let mut compared = 0;
+    let mut upstream_unsafe = Vec::new();
+    for (value, theirs) in corpus.iter().zip(&upstream) {
+        let ours = jhub_core::redirect::validate_next(value, Some(&own));
+        match (&ours, theirs.is_empty()) {
+            (Some(ours), false) => {
+                // JupyterHub drops an empty `?` or `#`; jhub keeps it.
+                let norm = |s: &str| {
+                    let mut s = s.replacen("?#", "#", 1);
+                    while s.ends_with(['?', '#']) {
+                        s.pop();
+                    }
+                    s
+                };
+                assert_eq!(norm(ours), norm(theirs), "{value:?}");
+                compared += 1;
+            }
+            (None, true) => compared += 1,
+            (None, false) => {
+                // jhub refuses control characters and whitespace; and it
+                // refuses what JupyterHub answers with a protocol-relative
+                // `//…` (e.g. `///?` → `//?`), which is no same-origin path.
+                let stricter = value.chars().any(|c| c.is_control() || c.is_whitespace())
+                    || !jhub_core::redirect::is_same_origin_path(theirs);
+                assert!(stricter, "jhub refuses {value:?}, JupyterHub gives {theirs:?}");
+                if theirs.starts_with("//") {
+                    upstream_unsafe.push((value.clone(), theirs.clone()));
+                }
+            }
+            (Some(ours), true) => {
+                // JupyterHub matches `scheme://host/` case-sensitively and
+                // only with a `/` after the host; jhub also takes other
+                // cases and `?`/`#` right after the host (same origin).
+                let lowered = value.to_ascii_lowercase();
+                let after_host = lowered.split_once(HOST).map(|(_, rest)| rest).unwrap_or("");
+                let explained = lowered.contains(HOST)
+                    && (lowered != *value || after_host.starts_with(['?', '#']) || after_host.is_empty());
+                assert!(explained, "jhub gives {ours:?} for {value:?}, JupyterHub refuses");
+            }
+        }
+    }
+    assert!(compared > corpus.len() / 2, "only {compared} of {} compared", corpus.len());
+    eprintln!(
+        "JupyterHub 6.1.1 answers {} of these with a protocol-relative Location: {:?}",
+        upstream_unsafe.len(),
+        upstream_unsafe.iter().take(5).collect::<Vec<_>>()
+    );
+}
+
 /// The advisory's own table of `next` values and the Location each must
 /// give (pain-points §4.1; CVE-2026-33709): only same-origin single-slash
 /// paths survive.
