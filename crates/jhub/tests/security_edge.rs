@@ -201,6 +201,48 @@ fn connection_limit_holds_newcomers_until_a_connection_closes() {
     drop(held);
 }
 
+/// Item 5: a request whose body stalls is ended after the idle timeout
+/// (it used to wait for the rest of the body forever).
+#[test]
+fn stalled_request_body_is_ended_after_the_idle_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = start_hub(dir.path(), "    JhubSecurity:\n      idle_timeout_seconds: 2\n", "sqlite::memory:");
+    let mut stream = TcpStream::connect(&hub.addr).unwrap();
+    stream
+        .write_all(b"POST /hub/login HTTP/1.1\r\nHost: hub\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nusername=a")
+        .unwrap();
+    let started = Instant::now();
+    stream.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    let mut out = Vec::new();
+    let _ = stream.read_to_end(&mut out);
+    let waited = started.elapsed();
+    eprintln!("stalled body ended after {waited:?}: {:.60}", String::from_utf8_lossy(&out));
+    assert!(waited >= Duration::from_millis(1500), "{waited:?}");
+    assert!(waited < Duration::from_secs(6), "the stalled request was still open after {waited:?}");
+}
+
+/// `hub.config.JhubSecurity` is read into the typed config, and a typo in it
+/// is reported, not silently ignored.
+#[test]
+fn jhub_security_settings_are_read_and_typos_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = values(
+        dir.path(),
+        "    JhubSecurity:\n      stop_servers_on_access_loss: false\n      max_connections: 7\n      header_read_timeout: 3\n",
+    );
+    let output = jhub().args(["check-config", "--print", "--format", "json", "-f"]).arg(&file).output().unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let security = &doc["config"]["security"];
+    assert_eq!(security["stop_servers_on_access_loss"], false);
+    assert_eq!(security["max_connections"], 7);
+    assert_eq!(security["header_read_timeout_seconds"], 10.0, "the typo leaves the default");
+    let text = doc["diagnostics"].to_string();
+    assert!(
+        text.contains("unknown-trait") && text.contains("JhubSecurity.header_read_timeout"),
+        "the typo is reported: {text}"
+    );
+}
+
 /// Values with a secret of every kind the issue lists; each secret text
 /// contains `HUSH` and must never be printed.
 const SECRETS_VALUES: &str = r#"
