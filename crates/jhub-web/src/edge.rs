@@ -4,14 +4,16 @@
 //! `axum::serve` sets no timer, so hyper's header read timeout never ran
 //! and a client sending half a request header kept its connection (and a
 //! task) forever. Here every connection gets:
-//! - a header read timeout: the whole request head must arrive within it,
-//!   counted from when the connection is ready for a request — a new
-//!   connection, or a kept-alive one after its last response (so it is
-//!   also the keep-alive idle limit);
+//! - a header read timeout: a request head must be complete within it,
+//!   counted from the connection's start for its first request and from
+//!   the first byte of each later one;
 //! - an idle timeout: no byte read or written for that long while no
-//!   handler is working on a response closes the connection (a client that
-//!   stops reading a response, or stops sending a body: request bodies
-//!   also time out per frame);
+//!   handler is working on a response closes the connection. This is also
+//!   the keep-alive limit between requests, kept long on purpose:
+//!   configurable-http-proxy keeps its sockets to the hub alive without a
+//!   timeout of its own, and a server that closes idle sockets early races
+//!   with the proxy reusing them (the proxy then answers 503). Request
+//!   bodies also time out per frame after it;
 //! - header size limits: at most `max_header_bytes` of request head and
 //!   `max_headers` fields (hyper answers 431 beyond them);
 //! - a connection limit: at `max_connections` open connections the hub
@@ -61,27 +63,57 @@ impl Default for EdgeLimits {
 /// hyper's smallest read buffer; a smaller header limit cannot be enforced.
 const MIN_HEADER_BYTES: usize = 8192;
 
+/// `head_ms` when no request head is being waited for.
+const NO_HEAD: u64 = u64::MAX;
+
 /// Activity of one connection, shared by its I/O and its service.
 struct Activity {
     epoch: Instant,
     /// Milliseconds since `epoch` of the last byte moved or handler finished.
     last_ms: AtomicU64,
+    /// Milliseconds since `epoch` when the request head now arriving began
+    /// (the connection's start for its first request), or [`NO_HEAD`].
+    head_ms: AtomicU64,
     /// Handlers working on a response right now.
     in_flight: AtomicUsize,
 }
 
 impl Activity {
     fn new() -> Self {
-        Activity { epoch: Instant::now(), last_ms: AtomicU64::new(0), in_flight: AtomicUsize::new(0) }
+        Activity {
+            epoch: Instant::now(),
+            last_ms: AtomicU64::new(0),
+            head_ms: AtomicU64::new(0),
+            in_flight: AtomicUsize::new(0),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(NO_HEAD - 1)
     }
 
     fn touch(&self) {
-        let ms = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.last_ms.store(ms, Ordering::Relaxed);
+        self.last_ms.store(self.now_ms(), Ordering::Relaxed);
     }
 
     fn last(&self) -> Instant {
         self.epoch + Duration::from_millis(self.last_ms.load(Ordering::Relaxed))
+    }
+
+    /// Bytes arrived: between requests they start the next request head.
+    fn bytes_in(&self) {
+        self.touch();
+        if self.in_flight.load(Ordering::Relaxed) == 0 {
+            let _ = self.head_ms.compare_exchange(NO_HEAD, self.now_ms(), Ordering::Relaxed, Ordering::Relaxed);
+        }
+    }
+
+    /// When the head now arriving must be complete.
+    fn head_deadline(&self, limit: Duration) -> Option<Instant> {
+        match self.head_ms.load(Ordering::Relaxed) {
+            NO_HEAD => None,
+            ms => Some(self.epoch + Duration::from_millis(ms) + limit),
+        }
     }
 }
 
@@ -89,8 +121,10 @@ impl Activity {
 struct InFlight(Arc<Activity>);
 
 impl InFlight {
+    /// A request head is complete: its handler starts.
     fn start(activity: &Arc<Activity>) -> Self {
         activity.in_flight.fetch_add(1, Ordering::Relaxed);
+        activity.head_ms.store(NO_HEAD, Ordering::Relaxed);
         InFlight(activity.clone())
     }
 }
@@ -113,7 +147,7 @@ impl AsyncRead for Watched {
         let before = buf.filled().len();
         let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
         if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
-            self.activity.touch();
+            self.activity.bytes_in();
         }
         polled
     }
@@ -177,7 +211,9 @@ pub async fn serve(
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout)
+        // The per-head limit is enforced below (hyper's timer also runs
+        // between kept-alive requests); hyper's bounds the idle wait.
+        .header_read_timeout(limits.idle_timeout.max(limits.header_read_timeout))
         .max_buf_size(limits.max_header_bytes.max(MIN_HEADER_BYTES))
         .max_headers(limits.max_headers);
     let builder = Arc::new(builder);
@@ -222,14 +258,16 @@ pub async fn serve(
         };
         let builder = builder.clone();
         let stop = stop.clone();
-        let idle = limits.idle_timeout;
+        let (idle, head_limit) = (limits.idle_timeout, limits.header_read_timeout);
         tracker.spawn(async move {
             let _permit = permit;
             let connection = builder.serve_connection(io, service);
             tokio::pin!(connection);
             let mut draining = false;
             loop {
-                let deadline = tokio::time::Instant::from_std(activity.last() + idle);
+                let idle_at = activity.last() + idle;
+                let head_at = activity.head_deadline(head_limit);
+                let deadline = tokio::time::Instant::from_std(head_at.map_or(idle_at, |h| h.min(idle_at)));
                 tokio::select! {
                     _ = connection.as_mut() => break,
                     () = stop.cancelled(), if !draining => {
@@ -237,6 +275,10 @@ pub async fn serve(
                         connection.as_mut().graceful_shutdown();
                     }
                     () = tokio::time::sleep_until(deadline) => {
+                        if activity.head_deadline(head_limit).is_some_and(|at| Instant::now() >= at) {
+                            tracing::info!(%peer, "closing a connection whose request head did not arrive in time");
+                            break;
+                        }
                         let busy = activity.in_flight.load(Ordering::Relaxed) > 0;
                         if !busy && activity.last().elapsed() >= idle {
                             tracing::debug!(%peer, "closing an idle connection");

@@ -201,6 +201,25 @@ fn connection_limit_holds_newcomers_until_a_connection_closes() {
     drop(held);
 }
 
+/// Item 5: the header timeout does not cut kept-alive connections between
+/// requests (configurable-http-proxy keeps its sockets to the hub without a
+/// timeout of its own; closing them early makes it answer 503 now and then).
+#[test]
+fn kept_alive_connection_outlives_the_header_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = start_hub(dir.path(), "    JhubSecurity:\n      header_read_timeout_seconds: 1\n", "sqlite::memory:");
+    let mut stream = TcpStream::connect(&hub.addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut buf = [0u8; 4096];
+    for round in 0..2 {
+        stream.write_all(b"GET /hub/health HTTP/1.1\r\nHost: hub\r\n\r\n").unwrap();
+        let n = stream.read(&mut buf).unwrap();
+        let answer = String::from_utf8_lossy(&buf[..n]).to_string();
+        assert!(answer.starts_with("HTTP/1.1 200"), "round {round}: {answer:?}");
+        std::thread::sleep(Duration::from_millis(2500));
+    }
+}
+
 /// Item 5: a request whose body stalls is ended after the idle timeout
 /// (it used to wait for the rest of the body forever).
 #[test]
