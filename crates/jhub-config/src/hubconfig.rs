@@ -641,11 +641,12 @@ fn build_security(r: &mut Reader<'_>) -> SecuritySettings {
     let positive = |r: &mut Reader<'_>, name: &str, default: f64| {
         let path = key(name);
         let value = r.float(&[&path], default);
-        if value > 0.0 && value.is_finite() {
+        // At most a day: larger values would overflow the timers' clocks.
+        if value > 0.0 && value <= 86_400.0 {
             value
         } else {
             if let Some(node) = r.root.get(&path) {
-                r.bad(&path, node, "a number of seconds > 0");
+                r.bad(&path, node, "a number of seconds > 0 and at most 86400");
             }
             default
         }

@@ -255,6 +255,11 @@ fn jhub_security_settings_are_read_and_typos_reported() {
     assert_eq!(security["stop_servers_on_access_loss"], false);
     assert_eq!(security["max_connections"], 7);
     assert_eq!(security["header_read_timeout_seconds"], 10.0, "the typo leaves the default");
+    let absurd = values(dir.path(), "    JhubSecurity:\n      idle_timeout_seconds: 1.0e300\n");
+    let output = jhub().args(["check-config", "-f"]).arg(&absurd).output().unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success(), "an out-of-range timeout is an error, not a panic later: {text}");
+    assert!(text.contains("at most 86400"), "{text}");
     let text = doc["diagnostics"].to_string();
     assert!(
         text.contains("unknown-trait") && text.contains("JhubSecurity.header_read_timeout"),
