@@ -72,6 +72,15 @@ fn scalar_text(node: &VNode) -> String {
     }
 }
 
+/// The value as a message may quote it: secrets only by their kind.
+fn shown_value(path: &[String], node: &VNode) -> String {
+    if crate::mask::is_masked_path(path) {
+        format!("{} (the value is a secret, not shown)", schema_kind(node))
+    } else {
+        scalar_text(node)
+    }
+}
+
 /// Does `node` satisfy the schema type string?
 fn type_ok(types: &str, node: &VNode) -> bool {
     if let Some(values) = types.strip_prefix("enum:") {
@@ -171,7 +180,7 @@ impl Checker<'_> {
             self.push(
                 Diagnostic::error(
                     "type",
-                    format!("`{here}` must be {}, not {}", expected_text(schema.types), scalar_text(node)),
+                    format!("`{here}` must be {}, not {}", expected_text(schema.types), shown_value(path, node)),
                 )
                 .key(&here)
                 .at(node.value_location())
@@ -488,6 +497,13 @@ impl Checker<'_> {
         }
         let def = ks::TraitDef { name: leak_name(name), kind, doc: "" };
         if let Err(msg) = ks::check_value(&def, &value.to_json()) {
+            let segments: Vec<String> = here.split('.').map(str::to_string).collect();
+            // The trait check's message quotes the value: not for a secret.
+            let msg = if crate::mask::is_masked_path(&segments) {
+                format!("a value of the wrong type (a {}; the value is a secret, not shown)", schema_kind(value))
+            } else {
+                msg.to_string()
+            };
             self.push(
                 Diagnostic::error("trait-type", format!("`{here}`: {msg}"))
                     .key(here)

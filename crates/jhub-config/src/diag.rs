@@ -91,6 +91,8 @@ impl Diagnostic {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SourceMap {
     files: BTreeMap<String, String>,
+    /// Lines holding secret values (`true`: the key is secret too); shown masked.
+    secret_lines: BTreeMap<(String, usize), bool>,
 }
 
 impl SourceMap {
@@ -100,8 +102,16 @@ impl SourceMap {
     pub fn get(&self, name: &str) -> Option<&str> {
         self.files.get(name).map(String::as_str)
     }
-    fn line(&self, loc: &Location) -> Option<&str> {
-        self.get(&loc.file)?.lines().nth(loc.line.checked_sub(1)?)
+    /// Records which lines of a file hold secrets, from its parsed values.
+    pub(crate) fn note_secrets(&mut self, tree: &crate::values::VNode) {
+        crate::mask::secret_lines(tree, &mut self.secret_lines);
+    }
+
+    /// The source line at `loc`, secrets masked (never quoted in clear).
+    fn line(&self, loc: &Location) -> Option<String> {
+        let text = self.get(&loc.file)?.lines().nth(loc.line.checked_sub(1)?)?;
+        let known = self.secret_lines.get(&(loc.file.clone(), loc.line));
+        Some(crate::mask::mask_source_line(text, known.is_some(), known.copied().unwrap_or(false)))
     }
 }
 
@@ -160,7 +170,7 @@ fn render_one(out: &mut String, d: &Diagnostic, sources: &SourceMap) {
         gutter = loc.line.to_string().len();
         let pad = " ".repeat(gutter);
         let _ = writeln!(out, "{pad}--> {loc}");
-        if let Some(text) = source_line {
+        if let Some(text) = source_line.as_deref() {
             let _ = writeln!(out, "{pad} |");
             let _ = writeln!(out, "{} | {}", loc.line, text);
             let indent: String =

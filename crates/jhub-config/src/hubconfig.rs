@@ -51,6 +51,8 @@ pub struct HubConfig {
     pub spawner: SpawnerSettings,
     pub proxy: ProxySettings,
     pub cull: CullSettings,
+    /// `hub.config.JhubSecurity`: jhub-only hardening settings.
+    pub security: SecuritySettings,
     /// `debug.enabled`: debug logging.
     pub debug: bool,
     pub release: ReleaseInfo,
@@ -124,6 +126,36 @@ pub struct HubSettings {
     pub custom_scopes: serde_json::Map<String, serde_json::Value>,
 }
 
+/// `hub.config.JhubSecurity` (docs/security-edge.md).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SecuritySettings {
+    /// Stop a user's servers when a refresh finds the user no longer allowed.
+    pub stop_servers_on_access_loss: bool,
+    /// How long a token-authenticated request waits for a due auth refresh.
+    pub token_refresh_wait_seconds: f64,
+    /// The whole request head must arrive within this (also the keep-alive idle limit).
+    pub header_read_timeout_seconds: f64,
+    /// A connection without traffic and without a running handler is closed after this.
+    pub idle_timeout_seconds: f64,
+    pub max_connections: u64,
+    pub max_header_bytes: u64,
+    pub max_headers: u64,
+}
+
+impl Default for SecuritySettings {
+    fn default() -> Self {
+        SecuritySettings {
+            stop_servers_on_access_loss: true,
+            token_refresh_wait_seconds: 2.0,
+            header_read_timeout_seconds: 10.0,
+            idle_timeout_seconds: 300.0,
+            max_connections: 4096,
+            max_header_bytes: 65536,
+            max_headers: 100,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum DbKind {
@@ -137,9 +169,19 @@ pub enum DbKind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum DbTarget {
-    Sqlite { path: PathBuf },
+    Sqlite {
+        path: PathBuf,
+    },
     Memory,
-    Postgres { url: String },
+    Postgres {
+        #[serde(serialize_with = "serialize_url")]
+        url: String,
+    },
+}
+
+/// A database URL with its password masked (`check-config --print --format json`).
+fn serialize_url<S: Serializer>(url: &str, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&crate::mask::mask_url_passwords(url).unwrap_or_else(|| url.to_string()))
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -589,7 +631,35 @@ pub(crate) fn build(root: &VNode, env: &Environment, diags: &mut Vec<Diagnostic>
             .get("hub.config.JupyterHub.log_level")
             .is_some_and(|n| matches!(n.value, VValue::Scalar(Scalar::Int(10))));
 
-    HubConfig { hub, auth, spawner, proxy, cull, debug, release }
+    let security = build_security(&mut r);
+    HubConfig { hub, auth, spawner, proxy, cull, security, debug, release }
+}
+
+fn build_security(r: &mut Reader<'_>) -> SecuritySettings {
+    let d = SecuritySettings::default();
+    let key = |name: &str| format!("hub.config.JhubSecurity.{name}");
+    let positive = |r: &mut Reader<'_>, name: &str, default: f64| {
+        let path = key(name);
+        let value = r.float(&[&path], default);
+        // At most a day: larger values would overflow the timers' clocks.
+        if value > 0.0 && value <= 86_400.0 {
+            value
+        } else {
+            if let Some(node) = r.root.get(&path) {
+                r.bad(&path, node, "a number of seconds > 0 and at most 86400");
+            }
+            default
+        }
+    };
+    SecuritySettings {
+        stop_servers_on_access_loss: r.bool(&[&key("stop_servers_on_access_loss")], d.stop_servers_on_access_loss),
+        token_refresh_wait_seconds: positive(r, "token_refresh_wait_seconds", d.token_refresh_wait_seconds),
+        header_read_timeout_seconds: positive(r, "header_read_timeout_seconds", d.header_read_timeout_seconds),
+        idle_timeout_seconds: positive(r, "idle_timeout_seconds", d.idle_timeout_seconds),
+        max_connections: r.uint(&[&key("max_connections")], d.max_connections).max(1),
+        max_header_bytes: r.uint(&[&key("max_header_bytes")], d.max_header_bytes),
+        max_headers: r.uint(&[&key("max_headers")], d.max_headers).max(1),
+    }
 }
 
 fn build_db(r: &mut Reader<'_>, env: &Environment) -> DbSettings {

@@ -22,6 +22,7 @@ pub mod env;
 pub mod hubconfig;
 pub mod indent;
 pub mod keys;
+pub mod mask;
 pub mod print;
 pub mod reference;
 pub mod secrets;
@@ -33,11 +34,11 @@ pub use diag::{Diagnostic, Format, Location, Severity, SourceMap, render_diagnos
 pub use env::Environment;
 pub use hubconfig::{
     AuthConfig, Authenticator, CullSettings, DbKind, DbSettings, DbTarget, GitLabSettings, HubConfig, HubSettings,
-    ProxySettings, ReleaseInfo, Secret, ServiceSettings, Sourced, SpawnerSettings,
+    ProxySettings, ReleaseInfo, Secret, SecuritySettings, ServiceSettings, Sourced, SpawnerSettings,
 };
 pub use print::print_effective;
 pub use reference::reference_markdown;
-pub use secrets::check_secrets;
+pub use secrets::{MIN_SECRET_BYTES, check_secrets, cookie_secret_bytes};
 pub use values::{Origin, VNode};
 
 use std::collections::BTreeMap;
@@ -340,6 +341,7 @@ fn load_texts(
                     .root
                     .map(|r| VNode::from_yaml(&r, &source, None))
                     .unwrap_or_else(|| VNode::empty_map(Origin::File { file: name.clone(), line: 1, col: 1 }));
+                sources.note_secrets(&tree);
                 user_trees.push(tree);
             }
         }

@@ -2,8 +2,8 @@
 //! followed by its source (`file:line`, `default` or `env NAME`), secrets masked.
 
 use crate::Loaded;
-use crate::check::is_secret_path;
-use crate::values::{VNode, VValue, dotted};
+use crate::mask::{MASK, is_masked_key_of, is_masked_path, mask_url_passwords};
+use crate::values::{VNode, VValue};
 use crate::yaml::Scalar;
 use std::fmt::Write as _;
 
@@ -16,7 +16,9 @@ fn scalar(s: &Scalar) -> String {
                     crate::yaml::resolve_plain(s).0,
                     Scalar::Bool(_) | Scalar::Int(_) | Scalar::Float(_) | Scalar::Null
                 );
-            if plain { s.clone() } else { serde_json::Value::String(s.clone()).to_string() }
+            // A password inside a URL (`hub.db.url`) is masked wherever it is.
+            let s = mask_url_passwords(s).unwrap_or_else(|| s.clone());
+            if plain { s } else { serde_json::Value::String(s).to_string() }
         }
         other => crate::yaml::scalar_to_json(other).to_string(),
     }
@@ -32,7 +34,7 @@ fn is_flow(node: &VNode) -> bool {
 
 fn flow(node: &VNode, secret: bool) -> String {
     if secret && !node.is_null() {
-        return "\"********\"".into();
+        return format!("\"{MASK}\"");
     }
     match &node.value {
         VValue::Scalar(s) => scalar(s),
@@ -51,9 +53,13 @@ fn emit(out: &mut String, node: &VNode, path: &mut Vec<String>, indent: usize, f
                     (0, Some(p)) => format!("{}{p}", " ".repeat(indent.saturating_sub(p.len()))),
                     _ => pad.clone(),
                 };
-                let key_text = scalar(&Scalar::Str(key.clone()));
+                let key_text = if is_masked_key_of(&path[..path.len() - 1]) {
+                    format!("\"{MASK}\"")
+                } else {
+                    scalar(&Scalar::Str(key.clone()))
+                };
                 if is_flow(child) {
-                    let secret = is_secret_path(&dotted(path));
+                    let secret = is_masked_path(path);
                     let _ = writeln!(out, "{lead}{key_text}: {}  # {}", flow(child, secret), child.origin);
                 } else {
                     let _ = writeln!(out, "{lead}{key_text}:");
@@ -66,7 +72,7 @@ fn emit(out: &mut String, node: &VNode, path: &mut Vec<String>, indent: usize, f
             for (i, item) in items.iter().enumerate() {
                 path.push(format!("[{i}]"));
                 if is_flow(item) {
-                    let _ = writeln!(out, "{pad}- {}  # {}", flow(item, is_secret_path(&dotted(path))), item.origin);
+                    let _ = writeln!(out, "{pad}- {}  # {}", flow(item, is_masked_path(path)), item.origin);
                 } else {
                     emit(out, item, path, indent + 2, Some("- "));
                 }

@@ -30,8 +30,20 @@ fn refuse(what: &str, why: &str, secret: Option<&Secret>, keys: &str, how: &str)
     if let Some(s) = secret {
         d = d.note(format!("it comes from {}", s.origin));
     }
-    d.note("for a local trial only, the dev flag (--allow-insecure-dev-secrets) starts anyway")
+    d.note("for a local trial only, `jhub serve --dev` starts anyway")
 }
+
+/// The cookie secret's key material, as `serve` uses it: z2jh writes 32
+/// random bytes as hex; text that is not hex is used as its bytes.
+pub fn cookie_secret_bytes(text: &str) -> Vec<u8> {
+    match hex::decode(text.trim()) {
+        Ok(bytes) if bytes.len() >= 16 => bytes,
+        _ => text.as_bytes().to_vec(),
+    }
+}
+
+/// Fewer bytes of cookie secret or crypt key than this are refused outside `--dev`.
+pub const MIN_SECRET_BYTES: usize = 32;
 
 /// Refuse insecure secrets unless `allow_insecure_dev_secrets`; an auth-state
 /// setup without an encryption key is refused either way (JupyterHub exits too).
@@ -53,12 +65,16 @@ pub fn check_secrets(config: &HubConfig, allow_insecure_dev_secrets: bool) -> Re
     }
 
     let cookie = config.hub.cookie_secret.as_ref();
-    if let Some(why) = problem(cookie)
+    let short = cookie.and_then(|c| {
+        let n = cookie_secret_bytes(c.expose()).len();
+        (n < MIN_SECRET_BYTES).then(|| format!("has {n} bytes, fewer than {MIN_SECRET_BYTES}"))
+    });
+    if let Some(why) = problem(cookie).map(str::to_string).or(short)
         && !dev
     {
         let mut d = refuse(
             "the cookie secret",
-            why,
+            &why,
             cookie,
             "`hub.cookieSecret` or `hub.config.JupyterHub.cookie_secret`",
             GENERATE,
@@ -119,6 +135,26 @@ pub fn check_secrets(config: &HubConfig, allow_insecure_dev_secrets: bool) -> Re
             }
         }
         Authenticator::Dummy { .. } => {}
+    }
+
+    // A configured crypt key must be a real 32-byte key even when auth
+    // state is off (it may be turned on later, with the weak key in place).
+    if !config.auth.enable_auth_state
+        && !dev
+        && let Some(keys) = &config.hub.crypt_keys
+        && keys.expose().split(';').filter(|k| !k.trim().is_empty()).any(|k| !valid_crypt_key(k.trim()))
+    {
+        out.push(
+            Diagnostic::error(
+                "crypt-key",
+                "an encryption key is not 32 bytes of hex (64 characters) or base64; refusing to start",
+            )
+            .key(keys.key.clone())
+            .at(keys.origin.location())
+            .note(format!("it comes from {}", keys.origin))
+            .help(format!("{GENERATE}; several keys are separated by `;`, the first encrypts"))
+            .note("for a local trial only, `jhub serve --dev` starts anyway"),
+        );
     }
 
     if config.auth.enable_auth_state {

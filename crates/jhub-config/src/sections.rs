@@ -167,6 +167,18 @@ pub const PROXY: &[TraitInfo] = &[
     fixed("should_start", Bool, "jhub never starts configurable-http-proxy itself; the chart (or you) runs it"),
 ];
 
+/// jhub-only hardening settings (not JupyterHub traits; a z2jh chart
+/// passes `hub.config.JhubSecurity` through and the Python hub ignores it).
+pub const JHUB_SECURITY: &[TraitInfo] = &[
+    s("stop_servers_on_access_loss", Bool),
+    s("token_refresh_wait_seconds", Float),
+    s("header_read_timeout_seconds", Float),
+    s("idle_timeout_seconds", Float),
+    s("max_connections", Int),
+    s("max_header_bytes", Int),
+    s("max_headers", Int),
+];
+
 pub const CRYPT_KEEPER: &[TraitInfo] = &[s("keys", List), ign("n_threads", Int, "not needed")];
 
 /// Sections jhub reads, each with the tables that apply (traitlets inheritance:
@@ -181,6 +193,7 @@ pub fn section(name: &str) -> Option<&'static [&'static [TraitInfo]]> {
         "SharedPasswordAuthenticator" => &[SHARED_PASSWORD, AUTHENTICATOR],
         "ConfigurableHTTPProxy" | "Proxy" => &[PROXY],
         "CryptKeeper" => &[CRYPT_KEEPER],
+        "JhubSecurity" => &[JHUB_SECURITY],
         _ => return None,
     })
 }
@@ -201,6 +214,7 @@ pub const KNOWN_SECTIONS: &[&str] = &[
     "ConfigurableHTTPProxy",
     "Proxy",
     "CryptKeeper",
+    "JhubSecurity",
     "KubeSpawner",
     "Spawner",
 ];

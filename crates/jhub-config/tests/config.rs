@@ -314,7 +314,7 @@ fn hub_config_sections() {
               |
             5 |     NativeAuthenticator:
               |     ^^^^^^^^^^^^^^^^^^^
-              = note: jhub reads these hub.config sections: JupyterHub, Authenticator, OAuthenticator, GitLabOAuthenticator, DummyAuthenticator, SharedPasswordAuthenticator, ConfigurableHTTPProxy, Proxy, CryptKeeper, KubeSpawner, Spawner
+              = note: jhub reads these hub.config sections: JupyterHub, Authenticator, OAuthenticator, GitLabOAuthenticator, DummyAuthenticator, SharedPasswordAuthenticator, ConfigurableHTTPProxy, Proxy, CryptKeeper, JhubSecurity, KubeSpawner, Spawner
 
             warning: `concurent_spawn_limit` is not a JupyterHub setting jhub knows
              --> values.yaml:8:7
@@ -747,11 +747,11 @@ fn serve_refuses_placeholder_secrets_unless_dev() {
         8 |   secretToken: "<GENERATE SECRET TOKEN BY YOURSELF>"
           |   ^^^^^^^^^^^
           = note: it comes from $DIR/tests/fixtures/config-fixed.yaml:8
-          = note: for a local trial only, the dev flag (--allow-insecure-dev-secrets) starts anyway
+          = note: for a local trial only, `jhub serve --dev` starts anyway
           = help: set `proxy.secretToken` — generate one with `openssl rand -hex 32`; the proxy must be started with the same token
 
         error: the cookie secret is not set; refusing to start
-          = note: for a local trial only, the dev flag (--allow-insecure-dev-secrets) starts anyway
+          = note: for a local trial only, `jhub serve --dev` starts anyway
           = note: in a Helm install the chart generates it into the hub Secret; outside Helm it must be configured
           = help: set `hub.cookieSecret` or `hub.config.JupyterHub.cookie_secret` — generate one with `openssl rand -hex 32`
 
@@ -761,7 +761,7 @@ fn serve_refuses_placeholder_secrets_unless_dev() {
         22 |       client_secret: "<COPY IT FROM YOUR OAUTH2 SERVER>"
            |       ^^^^^^^^^^^^^
            = note: it comes from $DIR/tests/fixtures/config-fixed.yaml:22
-           = note: for a local trial only, the dev flag (--allow-insecure-dev-secrets) starts anyway
+           = note: for a local trial only, `jhub serve --dev` starts anyway
            = help: set `hub.config.GitLabOAuthenticator.client_secret` — copy the Secret of your GitLab application (Admin Area or User Settings → Applications)
 
         error: the GitLab OAuth client id is a placeholder from an example; refusing to start
@@ -787,11 +787,11 @@ fn serve_refuses_placeholder_secrets_unless_dev() {
         2 |   secretToken: ""
           |   ^^^^^^^^^^^
           = note: it comes from values.yaml:2
-          = note: for a local trial only, the dev flag (--allow-insecure-dev-secrets) starts anyway
+          = note: for a local trial only, `jhub serve --dev` starts anyway
           = help: set `proxy.secretToken` — generate one with `openssl rand -hex 32`; the proxy must be started with the same token
 
         error: the cookie secret is not set; refusing to start
-          = note: for a local trial only, the dev flag (--allow-insecure-dev-secrets) starts anyway
+          = note: for a local trial only, `jhub serve --dev` starts anyway
           = note: in a Helm install the chart generates it into the hub Secret; outside Helm it must be configured
           = help: set `hub.cookieSecret` or `hub.config.JupyterHub.cookie_secret` — generate one with `openssl rand -hex 32`
 

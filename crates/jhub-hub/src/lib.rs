@@ -12,6 +12,7 @@
 //! `jhub-web`); Kubernetes or CHP directly (only through the ports in
 //! `jhub_core::ports`); SQL (only through `jhub-store`).
 
+pub mod access;
 pub mod activity;
 pub mod api_support;
 pub mod culler;
@@ -28,6 +29,7 @@ pub mod state;
 pub mod tokens;
 pub mod users;
 
+pub use access::AccessRevoked;
 pub use api_support::{RuntimeService, ServerEdit};
 pub use error::{HubError, HubResult};
 pub use hub::Hub;

@@ -85,9 +85,13 @@ impl StopTicket {
 #[derive(Debug, Clone, PartialEq)]
 pub enum StopReason {
     Requested,
-    Culled { reason: String },
+    Culled {
+        reason: String,
+    },
     Logout,
     UserDeleted,
+    /// The authenticator found the user no longer allowed.
+    AccessRevoked,
 }
 
 /// Identity of one server inside the hub.

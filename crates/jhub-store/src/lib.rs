@@ -200,6 +200,8 @@ impl Store {
                     .connect_with(options)
                     .await
             } else {
+                create_private_file(options.get_filename())
+                    .map_err(|source| StoreError::Connect { backend, source: sqlx::Error::Io(source) })?;
                 let options = options
                     .create_if_missing(true)
                     .journal_mode(SqliteJournalMode::Wal)
@@ -312,6 +314,22 @@ impl Store {
     /// Closes every connection; later calls fail. An in-memory database is gone afterwards.
     pub async fn close(&self) {
         with_pool!(self, |pool| pool.close().await)
+    }
+}
+
+/// Creates a missing SQLite file readable by its owner only (0600): it holds
+/// hashed tokens, encrypted auth state and users' names. SQLite gives its
+/// `-wal` and `-shm` files the database file's mode. An existing file is
+/// left as the operator made it.
+fn create_private_file(path: &std::path::Path) -> std::io::Result<()> {
+    let mut open = std::fs::OpenOptions::new();
+    open.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
+    match open.open(path) {
+        Ok(_) => Ok(()),
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(err) => Err(err),
     }
 }
 

@@ -14,6 +14,7 @@ const GET: &str = concat!("SELECT ", session_cols!(), " FROM sessions WHERE id =
 const TOUCH: &str = "UPDATE sessions SET last_seen = CASE WHEN last_seen < $2 THEN $2 ELSE last_seen END WHERE id = $1";
 const DELETE: &str = "DELETE FROM sessions WHERE id = $1 AND user_id = $2";
 const PURGE_IDLE: &str = "DELETE FROM sessions WHERE last_seen < $1";
+const DELETE_FOR_USER: &str = "DELETE FROM sessions WHERE user_id = $1 RETURNING id";
 
 impl Store {
     /// [`StoreError::Conflict`] if the id is taken, [`StoreError::NotFound`] if the user does not exist.
@@ -58,6 +59,13 @@ impl Store {
             .map(|r| r.rows_affected()))
         .map_err(StoreError::query("delete session"))?;
         Ok(done > 0)
+    }
+
+    /// Ends every session of a user (access revoked). Returns their ids; their
+    /// tokens are revoked separately.
+    pub async fn delete_sessions_for_user(&self, user_id: i64) -> Result<Vec<String>, StoreError> {
+        with_pool!(self, |pool| sqlx::query_scalar::<_, String>(DELETE_FOR_USER).bind(user_id).fetch_all(pool).await)
+            .map_err(StoreError::query("delete sessions of user"))
     }
 
     /// Deletes sessions not seen since `before`. Returns how many.

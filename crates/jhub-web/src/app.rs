@@ -55,6 +55,13 @@ pub struct WebSettings {
     pub logout_redirect_url: Option<String>,
     /// `JupyterHub.user_redirect_limit` (4): `/hub/user/...` loop detection.
     pub user_redirect_limit: u32,
+    /// `JhubSecurity.stop_servers_on_access_loss` (true): a user a refresh
+    /// finds no longer allowed also loses her running servers.
+    pub stop_servers_on_access_loss: bool,
+    /// `JhubSecurity.token_refresh_wait_seconds` (2 s): how long a
+    /// token-authenticated request waits for a due refresh before it goes
+    /// on with its current access (the refresh finishes in the background).
+    pub token_refresh_wait: Duration,
 }
 
 impl WebSettings {
@@ -82,6 +89,8 @@ impl WebSettings {
             auto_login: false,
             logout_redirect_url: None,
             user_redirect_limit: 4,
+            stop_servers_on_access_loss: true,
+            token_refresh_wait: Duration::from_secs(2),
         }
     }
 }
@@ -106,6 +115,8 @@ pub struct AppInner {
     /// Browser-side memory: last auth refresh per user, auth_state kept
     /// in memory when it is not persisted.
     pub pages: crate::pages::PageState,
+    /// Backoff and hashing bound for password checks.
+    pub throttle: crate::throttle::LoginThrottle,
 }
 
 impl std::ops::Deref for App {
@@ -141,6 +152,7 @@ impl App {
             templates,
             shutdown,
             pages: Default::default(),
+            throttle: Default::default(),
         }))
     }
 }

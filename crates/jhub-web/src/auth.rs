@@ -165,6 +165,13 @@ async fn resolve_api_caller(app: &App, parts: &Parts) -> Result<Caller, ApiError
     if let Some(token) = header_token(&parts.headers)
         && let Some(identity) = app.hub.authenticate_token(token).await
     {
+        // Tokens outlive browser sessions (personal ones never expire by
+        // default): their requests re-check the user's access too, when due.
+        if let jhub_hub::Principal::User { name, .. } = &identity.principal
+            && crate::pages::session::token_refresh_if_due(app, name).await
+        {
+            return Ok(Caller { identity: None, via: None });
+        }
         return Ok(Caller { identity: Some(identity), via: Some(Via::Token) });
     }
     let Some(login) = browser_login(app, parts) else {

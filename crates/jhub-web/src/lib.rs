@@ -13,18 +13,20 @@ pub mod api;
 pub mod app;
 pub mod auth;
 pub mod cookies;
+pub mod edge;
 pub mod error;
 pub mod middleware;
 pub mod models;
 pub mod pages;
 pub mod templates;
+pub mod throttle;
 
 pub use app::{App, WebSettings};
+pub use edge::EdgeLimits;
 pub use templates::Templates;
 
 use axum::Router;
 use std::future::Future;
-use std::net::SocketAddr;
 
 /// The whole hub router.
 pub fn router(app: App) -> Router {
@@ -41,12 +43,22 @@ pub fn router(app: App) -> Router {
         .with_state(app)
 }
 
-/// Serves until `shutdown` resolves, then finishes in-flight requests.
+/// Serves until `shutdown` resolves, then finishes in-flight requests,
+/// with the default [`EdgeLimits`].
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: App,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let service = router(app).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, service).with_graceful_shutdown(shutdown).await
+    serve_with_limits(listener, app, EdgeLimits::default(), shutdown).await
+}
+
+/// Serves until `shutdown` resolves, within the given edge limits.
+pub async fn serve_with_limits(
+    listener: tokio::net::TcpListener,
+    app: App,
+    limits: EdgeLimits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    edge::serve(listener, router(app), limits, shutdown).await
 }

@@ -23,14 +23,6 @@ fn ephemeral_secret() -> anyhow::Result<String> {
     Ok(hex::encode(bytes))
 }
 
-/// z2jh's cookie secret is 32 bytes written as hex; anything else is used as given.
-fn cookie_secret_bytes(text: &str) -> Vec<u8> {
-    match hex::decode(text.trim()) {
-        Ok(bytes) if bytes.len() >= 16 => bytes,
-        _ => text.as_bytes().to_vec(),
-    }
-}
-
 async fn shutdown_signal() {
     let ctrl_c = async {
         if let Err(err) = tokio::signal::ctrl_c().await {
@@ -77,7 +69,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let cookie_secret = match &config.hub.cookie_secret {
-        Some(secret) => cookie_secret_bytes(secret.expose()),
+        Some(secret) => jhub_config::cookie_secret_bytes(secret.expose()),
         None if args.dev => {
             tracing::warn!("no cookie secret configured; generated one for this run (logins end at restart)");
             ephemeral_secret()?.into_bytes()
@@ -154,7 +146,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             _ = hub_stop.cancelled() => tracing::error!("the hub stopped itself (see above)"),
         }
     };
-    let served = jhub_web::serve(listener, app, signal).await;
+    let served = jhub_web::serve_with_limits(listener, app, wiring::edge_limits(&config), signal).await;
     hub.shutdown(Duration::from_secs(10)).await;
     served.context("serving HTTP")?;
     tracing::info!("bye");

@@ -246,10 +246,24 @@ pub fn web_settings(config: &HubConfig) -> WebSettings {
     web.shutdown_on_logout = hub.shutdown_on_logout;
     web.auto_login = config.auth.auto_login;
     web.auth_refresh_age = Duration::from_secs(config.auth.auth_refresh_age);
+    web.stop_servers_on_access_loss = config.security.stop_servers_on_access_loss;
+    web.token_refresh_wait = Duration::from_secs_f64(config.security.token_refresh_wait_seconds);
     if let jhub_config::Authenticator::Gitlab(gitlab) = &config.auth.authenticator {
         web.logout_redirect_url = gitlab.logout_redirect_url.clone();
     }
     web
+}
+
+/// The HTTP server edge's limits (`hub.config.JhubSecurity`).
+pub fn edge_limits(config: &HubConfig) -> jhub_web::EdgeLimits {
+    let s = &config.security;
+    jhub_web::EdgeLimits {
+        header_read_timeout: Duration::from_secs_f64(s.header_read_timeout_seconds),
+        idle_timeout: Duration::from_secs_f64(s.idle_timeout_seconds),
+        max_connections: usize::try_from(s.max_connections).unwrap_or(usize::MAX),
+        max_header_bytes: usize::try_from(s.max_header_bytes).unwrap_or(usize::MAX),
+        max_headers: usize::try_from(s.max_headers).unwrap_or(usize::MAX),
+    }
 }
 
 /// The spawn form's profiles (`singleuser.profileList`), as the spawner

@@ -11,6 +11,7 @@ use super::common::{empty_text, json_response};
 use crate::app::App;
 use crate::error::{ApiError, ApiResult};
 use crate::models::{self, Json};
+use crate::throttle;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -99,6 +100,7 @@ pub async fn create(
     State(app): State<App>,
     auth: Authorized,
     Path(name): Path<String>,
+    parts: axum::http::request::Parts,
     body: JsonBody<Value>,
 ) -> ApiResult<Response> {
     let body = match body.0 {
@@ -124,11 +126,30 @@ pub async fn create(
                 return Err(ApiError::forbidden(jhub_core::rbac::MISSING_CREDENTIALS_MESSAGE));
             };
             let password = secrecy::SecretString::from(password.to_string());
-            let outcome = app
-                .auth
-                .authenticate_form(username, &password)
-                .await
-                .map_err(|_| ApiError::bare(StatusCode::FORBIDDEN))?;
+            let (user_key, client) = (throttle::user_key(username), throttle::client_key(&parts));
+            let slot = match app.throttle.admit(&user_key, &client, app.hub.now().as_second()).await {
+                Ok(slot) => slot,
+                Err(refusal) => {
+                    tracing::info!(username = ?username, client = ?client, ?refusal, "token request throttled");
+                    let mut error = ApiError::new(StatusCode::TOO_MANY_REQUESTS, refusal.message());
+                    error.retry_after = Some(refusal.retry_after());
+                    return Err(error);
+                }
+            };
+            let checked = app.auth.authenticate_form(username, &password).await;
+            drop(slot);
+            let outcome = match checked {
+                Ok(outcome) => {
+                    app.throttle.succeeded(&user_key);
+                    outcome
+                }
+                Err(err) => {
+                    if matches!(err, jhub_auth::AuthError::InvalidCredentials) {
+                        app.throttle.failed(&user_key, &client, app.hub.now().as_second());
+                    }
+                    return Err(ApiError::bare(StatusCode::FORBIDDEN));
+                }
+            };
             app.hub.principal_for(&outcome.name).ok_or_else(|| ApiError::bare(StatusCode::FORBIDDEN))?
         }
     };

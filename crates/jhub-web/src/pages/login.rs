@@ -13,6 +13,7 @@ use super::{
 use crate::app::App;
 use crate::auth::{BrowserLogin, check_xsrf, presented_xsrf};
 use crate::cookies::{self, STATE_COOKIE};
+use crate::throttle;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::request::Parts;
@@ -112,7 +113,26 @@ pub async fn login_post(State(app): State<App>, browser: Browser, parts: Parts, 
         );
     }
     let password = SecretString::from(fields.get("password").unwrap_or("").to_string());
-    match app.auth.authenticate_form(&username, &password).await {
+    let (user_key, client) = (throttle::user_key(&username), throttle::client_key(&parts));
+    let now = app.hub.now().as_second();
+    let slot = match app.throttle.admit(&user_key, &client, now).await {
+        Ok(slot) => slot,
+        Err(refusal) => {
+            tracing::info!(username = ?username, client = ?client, ?refusal, "form login throttled");
+            let status = StatusCode::TOO_MANY_REQUESTS;
+            let mut response = render_login(&app, browser, status, next.as_deref(), &username, Some(refusal.message()));
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, refusal.retry_after().into());
+            return response;
+        }
+    };
+    let checked = app.auth.authenticate_form(&username, &password).await;
+    drop(slot);
+    match &checked {
+        Ok(_) => app.throttle.succeeded(&user_key),
+        Err(AuthError::InvalidCredentials) => app.throttle.failed(&user_key, &client, app.hub.now().as_second()),
+        Err(_) => {}
+    }
+    match checked {
         Ok(outcome) => {
             let previous = browser.login.clone();
             match finish_login(&app, &parts, previous.as_ref(), outcome, next).await {

@@ -148,11 +148,50 @@ async fn run_refresh(app: &App, user: &str, reason: RefreshReason) -> RefreshVer
         }
         Ok(RefreshOutcome::Revoked { reason }) => {
             tracing::warn!(user, %reason, "access revoked at auth refresh");
+            access_lost(app, user).await;
             RefreshVerdict::Logout { revoked: true, reason }
         }
         Err(err) => {
             tracing::warn!(user, error = %err, "auth refresh failed; keeping the session");
             RefreshVerdict::Unavailable { message: err.public_message() }
+        }
+    }
+}
+
+/// The one place that handles "no longer allowed" (whichever refresh found
+/// it: cookie, token or pre-spawn): every token and session of the user is
+/// revoked and, unless `stop_servers_on_access_loss` is off, her servers
+/// are stopped (`Hub::revoke_user_access`).
+async fn access_lost(app: &App, user: &str) {
+    if let Err(err) = app.hub.revoke_user_access(user, app.settings.stop_servers_on_access_loss).await {
+        tracing::error!(user, error = %err, "could not revoke the access of a user who is no longer allowed");
+    }
+}
+
+/// The refresh of a token-authenticated request, when due (at most once
+/// per `auth_refresh_age` per user, like cookie requests; no lock is held
+/// while the provider is asked). It runs as its own task: the request waits
+/// for the verdict at most `token_refresh_wait`, then goes on with its
+/// current access while the refresh finishes (and revokes, if it must) in
+/// the background. Returns true when the user's access was just revoked.
+/// A refresh that only wants a new login changes nothing for API tokens.
+pub async fn token_refresh_if_due(app: &App, user: &str) -> bool {
+    if !app.pages.claim_refresh(user, app.hub.now(), app.settings.auth_refresh_age) {
+        return false;
+    }
+    let task_app = app.clone();
+    let task_user = user.to_string();
+    let refresh = tokio::spawn(async move { run_refresh(&task_app, &task_user, RefreshReason::Request).await });
+    match tokio::time::timeout(app.settings.token_refresh_wait, refresh).await {
+        Ok(Ok(RefreshVerdict::Logout { revoked, .. })) => revoked,
+        Ok(Ok(_)) => false,
+        Ok(Err(err)) => {
+            tracing::warn!(user, error = %err, "auth refresh task failed");
+            false
+        }
+        Err(_) => {
+            tracing::info!(user, "auth refresh is slow; the request goes on while it finishes");
+            false
         }
     }
 }

@@ -483,6 +483,12 @@ pub async fn user_url(State(app): State<App>, parts: Parts) -> Response {
     // Token first (scripts hitting a stopped server), then the cookie.
     let (identity, via_cookie, login) = match header_token(&parts.headers) {
         Some(token) => match app.hub.authenticate_token(token).await {
+            Some(identity)
+                if matches!(&identity.principal, jhub_hub::Principal::User { name, .. }
+                    if super::session::token_refresh_if_due(&app, name).await) =>
+            {
+                (None, false, None)
+            }
             Some(identity) => (Some(identity), false, None),
             None => (None, false, None),
         },
