@@ -2,12 +2,14 @@
 //! running hub. No domain logic lives here.
 //!
 //! Subcommands: `serve` (the hub), `check-config` (validate z2jh values),
-//! `render-pod` (the pod and PVC a spawn would create), `migrate`, `token`
+//! `render-pod` (the pod and PVC a spawn would create), `migrate`,
+//! `import-jupyterhub` (carry a JupyterHub database over), `token`
 //! (an API token for a user, printed once), `healthcheck`, `rbac-rules`, and
 //! `jupyterhub` (what the official z2jh chart runs: `jupyterhub --config …`,
 //! served from the chart's mounted values).
 
 mod cli;
+mod import;
 mod logging;
 mod output;
 mod render;
