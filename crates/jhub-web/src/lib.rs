@@ -14,6 +14,7 @@ pub mod app;
 pub mod auth;
 pub mod cookies;
 pub mod error;
+pub mod jupyterhub_cookie;
 pub mod middleware;
 pub mod models;
 pub mod pages;
