@@ -199,6 +199,27 @@ async fn check_served(hub: &Jhub, issued: &Issued, spawned: bool) {
     assert!(roles.contains(&"readers") && roles.contains(&"user"), "bob's roles: {bob:#}");
     let (_, root) = hub.get(&issued.service, "/users/root").await;
     assert_eq!(root["admin"], true, "{root:#}");
+    // carol's browser, logged in to JupyterHub before the switch, is still logged in.
+    let cookie = issued
+        .carol_cookies
+        .iter()
+        .filter(|(k, _)| k.starts_with("jupyterhub-"))
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let resp = reqwest::Client::new()
+        .get(format!("{}/hub/api/user", hub.base))
+        .header("Cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    let body: Value = resp.json().await.unwrap_or(Value::Null);
+    assert_eq!((status, &body["name"]), (StatusCode::OK, &json!("carol")), "JupyterHub's login cookie: {body}");
+    let forged = cookie.replacen("jupyterhub-hub-login=", "jupyterhub-hub-login=x", 1);
+    let resp =
+        reqwest::Client::new().get(format!("{}/hub/api/user", hub.base)).header("Cookie", forged).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN, "a tampered cookie is refused");
     if spawned {
         let (status, alice) = hub.get(&issued.service, "/users/alice?include_stopped_servers=1").await;
         assert_eq!(status, StatusCode::OK);

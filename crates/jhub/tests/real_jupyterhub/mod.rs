@@ -84,6 +84,8 @@ pub struct Issued {
     pub service: String,
     /// The server's own API token (`JUPYTERHUB_API_TOKEN` of alice's default server).
     pub alice_server_token: Option<String>,
+    /// carol's browser cookies from JupyterHub's login form (`jupyterhub-hub-login`, ...).
+    pub carol_cookies: Vec<(String, String)>,
 }
 
 /// What the spawner stub needs: an HTTP server that answers anything with 200.
@@ -334,6 +336,7 @@ impl RealHub {
             bob_reader: text(&reader),
             service: secrets.service_token.clone(),
             alice_server_token: None,
+            carol_cookies: self.browser_login("carol").await,
         };
         if spawn {
             self.call(Method::POST, "/users/alice/server", None).await;
@@ -343,6 +346,34 @@ impl RealHub {
             issued.alice_server_token = None;
         }
         issued
+    }
+
+    /// Logs `user` in through JupyterHub's login form, as a browser does (the `_xsrf` cookie
+    /// and form field first). Returns the cookies JupyterHub set, as `name=value` pairs.
+    pub async fn browser_login(&self, user: &str) -> Vec<(String, String)> {
+        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+        let login = format!("http://127.0.0.1:{}/hub/login", self.hub_port);
+        let page = client.get(&login).send().await.expect("login page");
+        let mut jar = set_cookies(&page);
+        let html = page.text().await.unwrap_or_default();
+        let xsrf = html
+            .split("name=\"_xsrf\" value=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap_or_else(|| panic!("no _xsrf in the login form:\n{html}"))
+            .to_string();
+        let cookie_header = jar.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ");
+        let resp = client
+            .post(&login)
+            .header("Cookie", cookie_header)
+            .form(&[("username", user), ("password", "jupyter-pw-123"), ("_xsrf", xsrf.as_str())])
+            .send()
+            .await
+            .expect("login POST");
+        assert!(resp.status().is_redirection(), "login answered {}:\n{}", resp.status(), self.log_text());
+        jar.extend(set_cookies(&resp));
+        assert!(jar.iter().any(|(k, _)| k == "jupyterhub-hub-login"), "no login cookie: {jar:?}");
+        jar
     }
 
     /// SIGTERM, as Kubernetes stops the hub pod; waits for the exit.
@@ -367,4 +398,14 @@ impl RealHub {
 /// A JupyterHub config for [`RealHub::start`] with the stub spawner.
 pub fn stub_spawner() -> &'static str {
     STUB_SPAWNER
+}
+
+fn set_cookies(resp: &reqwest::Response) -> Vec<(String, String)> {
+    resp.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| v.split(';').next())
+        .filter_map(|kv| kv.split_once('=').map(|(k, v)| (k.trim().to_string(), v.trim().to_string())))
+        .collect()
 }
