@@ -211,7 +211,6 @@ impl RealHub {
         spawner: &str,
         extra_env: &[(&str, String)],
     ) -> RealHub {
-        let chp = chp_exe().expect("CHP");
         let mut ports = Vec::new();
         while ports.len() < 3 {
             let p = free_port();
@@ -219,8 +218,24 @@ impl RealHub {
                 ports.push(p);
             }
         }
+        let spawner = spawner.replace("{stub_port}", &stub_port.to_string());
+        Self::start_on(venv_exe, dir, db_url, secrets, &spawner, extra_env, (ports[0], ports[1], ports[2])).await
+    }
+
+    /// [`RealHub::start`] on given (public, hub, proxy API) ports.
+    pub async fn start_on(
+        venv_exe: &Path,
+        dir: &Path,
+        db_url: &str,
+        secrets: &Secrets,
+        spawner: &str,
+        extra_env: &[(&str, String)],
+        ports: (u16, u16, u16),
+    ) -> RealHub {
+        let chp = chp_exe().expect("CHP");
+        let ports = [ports.0, ports.1, ports.2];
         let config = dir.join("jupyterhub_config.py");
-        std::fs::write(&config, config_py(db_url, secrets, &chp, (ports[0], ports[1], ports[2]), stub_port, spawner))
+        std::fs::write(&config, config_py(db_url, secrets, &chp, (ports[0], ports[1], ports[2]), 0, spawner))
             .expect("write config");
         let log = dir.join(format!("jupyterhub-{}.log", ports[1]));
         let file = std::fs::File::create(&log).expect("log");
@@ -374,6 +389,27 @@ impl RealHub {
         jar.extend(set_cookies(&resp));
         assert!(jar.iter().any(|(k, _)| k == "jupyterhub-hub-login"), "no login cookie: {jar:?}");
         jar
+    }
+
+    /// For the KubeSpawner run: users, an inherit token for alice, and alice's default and
+    /// `gpu` servers as pods (real JupyterLab), waited for until ready.
+    pub async fn populate_kube(&self) -> Issued {
+        use reqwest::Method;
+        // alice and bob exist already (from the config's group and role).
+        let inherit = self.call(Method::POST, "/users/alice/tokens", Some(json!({"note": "alice script"}))).await;
+        let token = inherit.get("token").and_then(Value::as_str).expect("token").to_string();
+        self.call(Method::POST, "/users/alice/server", None).await;
+        self.wait_ready("alice", "").await;
+        self.call(Method::POST, "/users/alice/servers/gpu", None).await;
+        self.wait_ready("alice", "gpu").await;
+        Issued {
+            alice_scoped: String::new(),
+            alice_inherit: token,
+            bob_reader: String::new(),
+            service: self.service_token.clone(),
+            alice_server_token: None,
+            carol_cookies: Vec::new(),
+        }
     }
 
     /// SIGTERM, as Kubernetes stops the hub pod; waits for the exit.
