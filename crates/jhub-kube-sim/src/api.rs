@@ -90,8 +90,16 @@ fn param<'a>(q: &'a Params, k: &str) -> Option<&'a str> {
     q.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str())
 }
 
+/// A boolean query parameter the way kube-apiserver decodes one into its
+/// options structs (apimachinery `runtime.Convert_Slice_string_To_bool`):
+/// absent, `0` or `false` in any case is false; every other value, the empty
+/// one (`?watch`) included, is true. KubeSpawner's reflectors send
+/// `watch=True` (Python's `str(True)`), which must open a watch.
 fn flag(q: &Params, k: &str) -> bool {
-    matches!(param(q, k), Some("true" | "1"))
+    match param(q, k) {
+        None => false,
+        Some(v) => !(v == "0" || v.eq_ignore_ascii_case("false")),
+    }
 }
 
 async fn handle(State(sim): State<Simulator>, req: Request) -> Response {

@@ -316,6 +316,20 @@ async fn raw_watch_protocol_bookmarks_and_410() -> Result<()> {
     assert_eq!(first["type"], "ERROR");
     assert_eq!(first["object"]["code"], 410);
     assert_eq!(first["object"]["reason"], "Expired");
+    // KubeSpawner's reflectors (kubernetes_asyncio) send Python's `str(True)`: `watch=True`.
+    // The API server decodes every value but `0`/`false` (any case) as true, so these are
+    // watches (a stream of events that ends at timeoutSeconds), and `watch=False` is a list.
+    for value in ["True", "TRUE", "t", "1", "yes", ""] {
+        let url = format!("{}/api/v1/namespaces/{NS}/pods?watch={value}&timeoutSeconds=1", server.url);
+        let body = http_get(&url).await?;
+        let first: Value = serde_json::from_str(body.lines().next().unwrap_or("{}"))?;
+        assert_eq!(first["type"], "ADDED", "watch={value:?} must stream events, got {body}");
+    }
+    for value in ["False", "FALSE", "false", "0"] {
+        let url = format!("{}/api/v1/namespaces/{NS}/pods?watch={value}", server.url);
+        let list: Value = serde_json::from_str(&http_get(&url).await?)?;
+        assert_eq!(list["kind"], "PodList", "watch={value:?} is a plain list: {list}");
+    }
     // Discovery and version documents.
     let version: Value = serde_json::from_str(&http_get(&format!("{}/version", server.url)).await?)?;
     assert_eq!(version["major"], "1");

@@ -40,7 +40,7 @@ pub enum StoreError {
     #[error(
         "the {backend} database is a JupyterHub database, not a jhub one; jhub does not modify it. Point jhub at \
          its own database (the default sqlite-pvc file is jhub.sqlite next to JupyterHub's jupyterhub.sqlite), \
-         or move the old file aside; importing a JupyterHub database is not supported yet"
+         or carry its data over with `jhub import-jupyterhub --from <JupyterHub's db_url>`"
     )]
     NotJhubDatabase { backend: &'static str },
     /// The request is refused before touching the database.

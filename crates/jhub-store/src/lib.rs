@@ -22,6 +22,8 @@ mod rows;
 mod activity;
 mod events;
 mod groups;
+mod import;
+mod jupyterhub;
 mod oauth;
 mod roles;
 mod servers;
@@ -34,6 +36,11 @@ mod users;
 pub use activity::ActivityBatch;
 pub use error::StoreError;
 pub use events::{EventCursor, NewServerEvent};
+pub use import::{ImportSummary, Skipped};
+pub use jupyterhub::{
+    JhClient, JhGroup, JhHolder, JhRole, JhService, JhSpawner, JhToken, JhUser, JupyterhubDump, SUPPORTED_REVISIONS,
+    SourceError, check_revision, jupyterhub_sqlite_path, read_jupyterhub,
+};
 pub use oauth::NewOAuthCode;
 pub use services::NewService;
 pub use snapshot::Snapshot;

@@ -109,6 +109,9 @@ pub struct AppInner {
     pub cookie_key: Key,
     /// Signs XSRF tokens.
     pub xsrf_secret: Vec<u8>,
+    /// The cookie secret as JupyterHub used it, to read the login cookies it
+    /// signed before a switch to jhub ([`crate::jupyterhub_cookie`]).
+    pub jupyterhub_cookie_secret: Vec<u8>,
     pub templates: Templates,
     /// Cancelled by `POST /hub/api/shutdown`.
     pub shutdown: CancellationToken,
@@ -149,6 +152,7 @@ impl App {
             settings,
             cookie_key,
             xsrf_secret,
+            jupyterhub_cookie_secret: cookie_secret.to_vec(),
             templates,
             shutdown,
             pages: Default::default(),

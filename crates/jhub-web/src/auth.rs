@@ -43,10 +43,17 @@ pub struct BrowserLogin {
 /// Reads the login cookie (and session cookie) of a request.
 pub fn browser_login(app: &App, parts: &Parts) -> Option<BrowserLogin> {
     let signed = SignedCookieJar::from_headers(&parts.headers, app.cookie_key.clone());
-    let value = signed.get(LOGIN_COOKIE)?.value().to_string();
     let now = app.hub.now().as_second();
-    let cookie_id = cookies::parse_login_value(app, &value, now)?;
     let plain = CookieJar::from_headers(&parts.headers);
+    let cookie_id = match signed.get(LOGIN_COOKIE) {
+        Some(value) => cookies::parse_login_value(app, value.value(), now)?,
+        // A browser logged in to JupyterHub before the switch keeps its session.
+        None => {
+            let raw = plain.get(LOGIN_COOKIE)?.value().to_string();
+            let max_age = i64::try_from(app.settings.cookie_max_age.as_secs()).unwrap_or(i64::MAX);
+            crate::jupyterhub_cookie::verify(&app.jupyterhub_cookie_secret, LOGIN_COOKIE, &raw, now, max_age)?
+        }
+    };
     let session_id = plain.get(SESSION_COOKIE).map(|c| c.value().to_string()).filter(|v| !v.is_empty());
     let identity = app.hub.authenticate_cookie(&cookie_id, session_id.as_deref())?;
     Some(BrowserLogin { identity, cookie_id, session_id })

@@ -15,6 +15,7 @@ pub mod auth;
 pub mod cookies;
 pub mod edge;
 pub mod error;
+pub mod jupyterhub_cookie;
 pub mod middleware;
 pub mod models;
 pub mod pages;

@@ -32,6 +32,8 @@ pub const KNOWN_ENV: &[&str] = &[
     "JHUB_SINGLEUSER4",
     "JHUB_REAL_JUPYTERHUB",
     "JHUB_IDLE_CULLER",
+    "JHUB_PG_DRIVER",
+    "JHUB_KUBESPAWNER_HUB",
     "JHUB_SCHEMATHESIS",
     "JHUB_K8S_PYTHON",
     "JHUB_NODE_MODULES",
@@ -150,6 +152,23 @@ pub enum Command {
         #[arg(long, default_value = "Requested via jhub token")]
         note: String,
     },
+    /// Carry a JupyterHub database (4.x, 5.x, 6.x) over into a fresh jhub database:
+    /// users, groups, roles, tokens, OAuth clients, auth state, servers. The source is
+    /// only read; switching back to JupyterHub is the rollback.
+    #[command(name = "import-jupyterhub")]
+    ImportJupyterhub {
+        #[command(flatten)]
+        values: ValuesArgs,
+        /// The target: jhub's database (default: from the values, like `serve`).
+        #[arg(long, env = "JHUB_DB_URL")]
+        db_url: Option<String>,
+        /// JupyterHub's `db_url` (`sqlite:////srv/jupyterhub/jupyterhub.sqlite`,
+        /// `postgresql://user@host/db`) or the path of its SQLite file.
+        #[arg(long)]
+        from: String,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
+        format: OutputFormat,
+    },
     /// Exit 0 if the hub at URL answers `/hub/health` with 200.
     Healthcheck {
         #[arg(default_value = "http://127.0.0.1:8081/hub/health")]
@@ -190,6 +209,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let secret = crate::wiring::issue_token(&url, &user, admin, &note).await?;
             crate::output::emit(&secret);
             Ok(ExitCode::SUCCESS)
+        }
+        Command::ImportJupyterhub { values, db_url, from, format } => {
+            crate::import::command(&values, db_url.as_deref(), &from, format == OutputFormat::Json).await
         }
         Command::Healthcheck { url } => {
             let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(5)).build()?;

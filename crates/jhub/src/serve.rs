@@ -78,6 +78,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     };
 
     let db_url = wiring::database_url(&config, args.db_url.as_deref())?;
+    let crypt = wiring::crypt_keeper(&config)?;
+    if args.values.z2jh_mount.is_some() {
+        // The drop-in mode replaces a running JupyterHub: its data comes along on first start.
+        crate::import::auto_import(&config, &db_url, crypt.as_ref()).await?;
+    }
     let store = jhub_store::Store::connect(&db_url).await.context("opening the database")?;
     tracing::info!(backend = store.backend_name(), "database ready");
 
@@ -85,7 +90,6 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     for warning in authenticator.startup_warnings() {
         tracing::warn!("authenticator: {warning}");
     }
-    let crypt = wiring::crypt_keeper(&config)?;
 
     let spawner: Arc<dyn Spawner> = match args.spawner {
         SpawnerKind::Fake => {
