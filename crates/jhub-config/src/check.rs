@@ -506,6 +506,16 @@ impl Checker<'_> {
                 path.pop();
                 continue;
             }
+            if let Some(dep) = ks::deprecated(trait_name) {
+                self.deprecated_trait(
+                    dep,
+                    section.as_map().is_some_and(|m| m.iter().any(|(k, _)| k == dep.use_instead)),
+                    value,
+                    &here,
+                );
+                path.pop();
+                continue;
+            }
             match ks::lookup(trait_name) {
                 None => {
                     let mut d =
@@ -524,6 +534,29 @@ impl Checker<'_> {
                 }
             }
             path.pop();
+        }
+    }
+
+    /// A deprecated KubeSpawner name (`image_spec`): honoured under its new
+    /// name with a warning, its value checked as the new trait's.
+    fn deprecated_trait(&mut self, dep: &'static ks::DeprecatedTrait, shadowed: bool, value: &VNode, here: &str) {
+        let message = if shadowed {
+            format!(
+                "`{}` is deprecated and `{}` is also set here: it is ignored in favour of `{}` (as KubeSpawner does)",
+                dep.name, dep.use_instead, dep.use_instead
+            )
+        } else {
+            dep.to_string()
+        };
+        self.push(
+            Diagnostic::warning("deprecated-trait", message)
+                .key(here)
+                .at(value.origin.location())
+                .help(format!("rename it to `{}`", dep.use_instead)),
+            value,
+        );
+        if !shadowed && let Some(def) = ks::lookup(dep.use_instead) {
+            self.override_value(def, value, here, "the setting is refused");
         }
     }
 
@@ -697,6 +730,13 @@ impl Checker<'_> {
         for (name, value) in entries {
             path.push(name.clone());
             let here = dotted(path);
+            if let Some(dep) = ks::deprecated(name) {
+                // In an override KubeSpawner sets keys in order through its
+                // deprecation properties: the later of the two names wins.
+                self.deprecated_trait(dep, false, value, &here);
+                path.pop();
+                continue;
+            }
             match ks::lookup(name) {
                 Some(def) if def.kind == ks::TraitKind::Any => self.python_trait(&here, value),
                 Some(def) => {

@@ -559,10 +559,17 @@ impl KubeSpawner {
         let user = &request.user;
         let server = request.server_name.as_str();
         let options = options_map(&request.user_options).map_err(|e| StartError::Invalid(e.to_string()))?;
-        let resolved = profiles::resolve(&self.base, &options).map_err(|e| StartError::Invalid(e.to_string()))?;
+        // Group membership may have changed since the options were
+        // validated: resolve again with the groups of this spawn.
+        let resolved = profiles::resolve_for(&self.base, &options, &user.groups)
+            .map_err(|e| StartError::Invalid(e.to_string()))?;
         for stray in &resolved.stray_attributes {
             tracing::info!(user = %user.name, setting = %stray.name, suggestion = ?stray.suggestion,
                 "profile override is not a KubeSpawner setting and has no effect");
+        }
+        for dep in &resolved.deprecated_names {
+            tracing::warn!(user = %user.name, setting = dep.name, use_instead = dep.use_instead,
+                "profile override uses a deprecated KubeSpawner name; applied under its new name");
         }
         let cfg = resolved.config;
         let failed = |e: manifest::ManifestError| StartError::Failed(e.to_string());
@@ -643,9 +650,14 @@ impl KubeSpawner {
 
 #[async_trait]
 impl Spawner for KubeSpawner {
-    fn validate_options(&self, _user: &SpawnUser, _server_name: &str, options: &Value) -> Result<Value, SpawnError> {
+    fn validate_options(&self, user: &SpawnUser, _server_name: &str, options: &Value) -> Result<Value, SpawnError> {
         let map = options_map(options)?;
-        profiles::resolve(&self.base, &map).map_err(|e| SpawnError::InvalidOptions(e.to_string()))?;
+        profiles::resolve_for(&self.base, &map, &user.groups).map_err(|e| match e {
+            profiles::UserOptionsError::ProfileNotAllowed { .. } | profiles::UserOptionsError::NoProfileAllowed => {
+                SpawnError::NotPermitted(e.to_string())
+            }
+            other => SpawnError::InvalidOptions(other.to_string()),
+        })?;
         Ok(Value::Object(map))
     }
 
