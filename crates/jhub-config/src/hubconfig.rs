@@ -1002,7 +1002,7 @@ pub(crate) fn semantic_checks(root: &VNode, cfg: &HubConfig, diags: &mut Vec<Dia
             || !cfg.auth.allowed_users.is_empty()
             || !g.allowed_gitlab_groups.is_empty()
             || !g.allowed_project_ids.is_empty()
-            || (cfg.auth.manage_groups && !g.allowed_groups.is_empty());
+            || (cfg.auth.manage_groups && (!g.allowed_groups.is_empty() || !g.admin_groups.is_empty()));
         if !any_allow {
             diags.push(
                 Diagnostic::warning(
@@ -1011,22 +1011,34 @@ pub(crate) fn semantic_checks(root: &VNode, cfg: &HubConfig, diags: &mut Vec<Dia
                 )
                 .key("hub.config.GitLabOAuthenticator")
                 .at(root.get("hub.config.GitLabOAuthenticator").and_then(|n| n.origin.location()))
-                .help("set allowed_gitlab_groups, allowed_project_ids, allowed_users, or allow_all: true"),
+                .help(
+                    "set allowed_gitlab_groups, allowed_project_ids, allowed_users, manage_groups with allowed_groups, \
+                     or allow_all: true",
+                ),
             );
         }
-        if (!g.allowed_groups.is_empty() || !g.admin_groups.is_empty()) && !cfg.auth.manage_groups {
-            let at = ["allowed_groups", "admin_groups"].iter().find_map(|t| {
+        if (!g.allowed_groups.is_empty() || !g.admin_groups.is_empty() || g.auth_state_groups_key.is_some())
+            && !cfg.auth.manage_groups
+        {
+            let at = ["allowed_groups", "admin_groups", "auth_state_groups_key"].iter().find_map(|t| {
                 ["GitLabOAuthenticator", "OAuthenticator"]
                     .iter()
                     .find_map(|s| root.get(&format!("hub.config.{s}.{t}")))
                     .and_then(|n| n.origin.location())
             });
             diags.push(
-                Diagnostic::error("allow-config", "allowed_groups/admin_groups need manage_groups: true")
-                    .key("hub.config.GitLabOAuthenticator.allowed_groups")
-                    .at(at)
-                    .note("these are JupyterHub groups, not GitLab groups; for GitLab groups use allowed_gitlab_groups")
-                    .help("set Authenticator.manage_groups: true, or use allowed_gitlab_groups"),
+                Diagnostic::error(
+                    "allow-config",
+                    "allowed_groups/admin_groups/auth_state_groups_key need manage_groups: true",
+                )
+                .key("hub.config.GitLabOAuthenticator.allowed_groups")
+                .at(at)
+                .note(
+                    "these name hub groups; with manage_groups jhub makes each user's GitLab groups (full paths, \
+                     e.g. `lab/gpu`) their hub groups at every login and refresh (OAuthenticator refuses to start \
+                     without manage_groups too)",
+                )
+                .help("set Authenticator.manage_groups: true, or use allowed_gitlab_groups"),
             );
         }
     }
