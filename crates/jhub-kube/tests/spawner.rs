@@ -624,3 +624,25 @@ async fn connect_by_url_and_by_kubeconfig() {
     assert!(missing.to_string().contains("/nonexistent/kubeconfig"), "{missing}");
     env.stop().await;
 }
+
+/// A profile limited with `allowed_groups` is refused, naming it, as
+/// `NotPermitted` (the API's 403); a member of the group may use it.
+#[tokio::test]
+async fn group_scoped_profiles_are_refused_to_outsiders() {
+    let env = Env::seed().await;
+    let mut cfg = seed_config();
+    if let Some(profiles) = cfg.profile_list.as_array_mut() {
+        profiles[1]["allowed_groups"] = json!(["lab/gpu"]);
+    }
+    let spawner = env.spawner(cfg).await;
+    let outsider = user("alice", 1);
+    match spawner.validate_options(&outsider, "", &gpu("P100x1")) {
+        Err(SpawnError::NotPermitted(message)) => assert!(message.contains("'gpu-fen-qu'"), "{message}"),
+        other => panic!("{other:?}"),
+    }
+    let mut member = user("bob", 2);
+    member.groups = vec!["lab/gpu".into()];
+    assert!(spawner.validate_options(&member, "", &gpu("P100x1")).is_ok());
+    drop(spawner);
+    env.stop().await;
+}

@@ -1220,4 +1220,72 @@ mod tests {
         let bad = check_profile_list(&json!([{"slug": "x"}]), "p", &SpawnerConfig::default());
         assert_eq!(bad[0].path, "p[0].display_name");
     }
+
+    fn opts(v: Value) -> UserOptions {
+        v.as_object().cloned().unwrap_or_default()
+    }
+
+    fn group_scoped() -> SpawnerConfig {
+        let mut cfg = SpawnerConfig::default();
+        cfg.set_traits(
+            json!({
+                "profile_list": [
+                    {"display_name": "CPU", "slug": "cpu", "kubespawner_override": {"cpu_limit": 2}},
+                    {"display_name": "GPU", "slug": "gpu", "default": true, "allowed_groups": ["lab/gpu"],
+                     "kubespawner_override": {"extra_resource_limits": {"nvidia.com/gpu": "1"}}}
+                ],
+                "group_overrides": {
+                    "02-gpu": {"groups": ["lab/gpu"], "spawner_override": {"cpu_limit": 16, "environment": {"B": "2"}}},
+                    "01-all": {"groups": ["lab", "lab/gpu"], "spawner_override": {"environment": {"A": "1"}, "cpu_limit": 4}}
+                }
+            })
+            .as_object()
+            .unwrap(),
+        )
+        .unwrap();
+        cfg
+    }
+
+    #[test]
+    fn allowed_groups_limit_profiles_and_the_default_moves() {
+        let cfg = group_scoped();
+        let lab = vec!["lab".to_string()];
+        let gpu = vec!["lab".to_string(), "lab/gpu".to_string()];
+        let list = ProfileList::from_config(&cfg.profile_list).unwrap();
+        assert_eq!(list.for_groups(&gpu).slugs(), "cpu, gpu");
+        let visible = list.for_groups(&lab);
+        assert_eq!(visible.slugs(), "cpu");
+        assert!(visible.profiles[0].default, "the configured default is hidden: the first visible one is default");
+        // Asking for the hidden profile names it; the default is what the user may use.
+        let err = resolve_for(&cfg, &opts(json!({"profile": "gpu"})), &lab).unwrap_err();
+        assert_eq!(err, UserOptionsError::ProfileNotAllowed { profile: "gpu".into() });
+        assert!(err.to_string().contains("'gpu'"));
+        assert_eq!(resolve_for(&cfg, &UserOptions::new(), &lab).unwrap().selection.unwrap().slug, "cpu");
+        assert_eq!(resolve_for(&cfg, &UserOptions::new(), &gpu).unwrap().selection.unwrap().slug, "gpu");
+        // Nobody outside both groups gets anything but CPU; no groups at all still gets CPU.
+        assert_eq!(resolve_for(&cfg, &UserOptions::new(), &[]).unwrap().selection.unwrap().slug, "cpu");
+        // Unknown profiles stay 400-style errors.
+        assert!(matches!(
+            resolve_for(&cfg, &opts(json!({"profile": "tpu"})), &gpu),
+            Err(UserOptionsError::UnknownProfile { .. })
+        ));
+    }
+
+    #[test]
+    fn group_overrides_apply_in_key_order_before_the_profile() {
+        let cfg = group_scoped();
+        let gpu = vec!["lab/gpu".to_string()];
+        let (grouped, applied) = apply_group_overrides(&cfg, &gpu).unwrap();
+        assert_eq!(applied, ["01-all", "02-gpu"]);
+        assert_eq!(grouped.cpu_limit, Some(16.0), "02-gpu comes after 01-all");
+        assert_eq!(grouped.environment.get("A"), Some(&json!("1")));
+        assert_eq!(grouped.environment.get("B"), Some(&json!("2")), "mappings merge");
+        let (plain, none) = apply_group_overrides(&cfg, &["other".to_string()]).unwrap();
+        assert!(none.is_empty());
+        assert_eq!(plain.cpu_limit, cfg.cpu_limit);
+        // The profile's override comes last: the CPU profile sets 2 over the group's 4.
+        let resolved = resolve_for(&cfg, &opts(json!({"profile": "cpu"})), &["lab".to_string()]).unwrap();
+        assert_eq!(resolved.config.cpu_limit, Some(2.0));
+        assert_eq!(resolved.config.environment.get("A"), Some(&json!("1")));
+    }
 }
