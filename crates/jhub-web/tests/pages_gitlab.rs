@@ -415,3 +415,21 @@ async fn gitlab_groups_become_hub_groups_and_drive_roles() {
     assert!(hub.sim().remove_group_member("research/ml team", "dave"));
     assert_eq!(spawn("three").await, 403);
 }
+
+/// `username_pattern` (with `username_map` applied first): a GitLab user
+/// whose hub name does not match is refused at login with a clear 403 page
+/// naming the name, and no user is created.
+#[tokio::test]
+async fn username_pattern_refuses_with_a_clear_page() {
+    let hub = start(Opts::gitlab().gitlab_settings(|gl| {
+        gl.username_map.insert("carol".into(), "Carol.Ext".to_lowercase());
+        gl.username_pattern = Some("[a-b]".into());
+    }))
+    .await;
+    let response = hub.gitlab_login(&browser(), "carol", "/hub/home").await;
+    assert_eq!(response.status(), 403);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("The username &#34;carol.ext&#34; is not allowed on this hub"), "{html}");
+    assert!(hub.hub.read().user("carol.ext").is_none() && hub.hub.read().user("carol").is_none());
+    assert_eq!(hub.gitlab_login(&browser(), "alice", "/hub/home").await.status(), 302, "alice matches");
+}

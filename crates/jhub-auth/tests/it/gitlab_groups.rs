@@ -59,6 +59,9 @@ async fn leaving_the_group_revokes_access_and_admin_at_the_next_check() {
     settings.enable_auth_state = true;
     let auth = env.authenticator(settings);
     assert!(auth.refresh_pre_spawn(), "allowed_groups decides access: refresh before spawns");
+    let mut off = managed(&env, &["jupyter-users"], &[]);
+    off.refresh_pre_spawn = Some(false);
+    assert!(!env.authenticator(off).refresh_pre_spawn(), "refresh_pre_spawn: false is honoured");
     env.sim.add_group_member("other", "alice", access::DEVELOPER);
     let state = login(&auth, "alice").await.unwrap().auth_state.unwrap();
     assert_eq!(
