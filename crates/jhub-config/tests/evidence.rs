@@ -3,6 +3,7 @@
 //! (`jhub_config::evidence::EVIDENCE`), and those tests exist in the
 //! workspace. A key without an entry is listed as "read, no behaviour test
 //! yet" instead.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers may panic: a panic is a failed test
 
 use jhub_config::evidence::EVIDENCE;
 use jhub_config::keys::{self, Class};

@@ -44,7 +44,10 @@ pub struct FakeSpawner {
 
 /// A `validate_options` implementation for [`FakeSpawner`].
 #[derive(Clone)]
-pub struct OptionsCheck(pub Arc<dyn Fn(&SpawnUser, &Value) -> Result<Value, SpawnError> + Send + Sync>);
+pub struct OptionsCheck(pub Arc<CheckFn>);
+
+/// The signature of an [`OptionsCheck`].
+pub type CheckFn = dyn Fn(&SpawnUser, &Value) -> Result<Value, SpawnError> + Send + Sync;
 
 impl std::fmt::Debug for OptionsCheck {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -413,8 +413,7 @@ async fn group_scoped_profiles_are_shown_and_allowed_only_to_members() {
         {"display_name": "CPU", "slug": "cpu", "default": true},
         {"display_name": "GPU", "slug": "gpu", "allowed_groups": ["gpu-users"]}
     ]);
-    let mut base = jhub_podspec::SpawnerConfig::default();
-    base.profile_list = profiles.clone();
+    let base = jhub_podspec::SpawnerConfig { profile_list: profiles.clone(), ..Default::default() };
     let check = jhub_hub::fakes::OptionsCheck(std::sync::Arc::new(move |user, options| {
         let map = options.as_object().cloned().unwrap_or_default();
         match jhub_podspec::profiles::resolve_for(&base, &map, &user.groups) {
