@@ -571,6 +571,9 @@ impl KubeSpawner {
             tracing::warn!(user = %user.name, setting = dep.name, use_instead = dep.use_instead,
                 "profile override uses a deprecated KubeSpawner name; applied under its new name");
         }
+        // The resolved profile travels with the resources into the server
+        // event log (Started/Ready), where usage accounting reads it.
+        let profile = resolved.selection.as_ref().map(|s| s.slug.clone());
         let cfg = resolved.config;
         let failed = |e: manifest::ManifestError| StartError::Failed(e.to_string());
         // Names come from the base config (a profile cannot rename objects), like KubeSpawner.
@@ -632,7 +635,7 @@ impl KubeSpawner {
                 Ok(Started {
                     url: self.pod_url(&cfg, &ip, user, server, &names),
                     state: names.state(cfg.storage_pvc_ensure),
-                    resources: resolved_resources(&cfg),
+                    resources: with_profile(resolved_resources(&cfg), profile.as_deref(), &user.groups),
                 })
             }
             Err(err) => {
@@ -646,6 +649,16 @@ impl KubeSpawner {
             }
         }
     }
+}
+
+/// Adds the resolved profile slug (`null` without a profile list) and the
+/// groups the spawn was resolved for to the recorded resources.
+fn with_profile(mut resources: Value, profile: Option<&str>, groups: &[String]) -> Value {
+    if let Some(map) = resources.as_object_mut() {
+        map.insert("profile".into(), profile.map_or(Value::Null, |p| Value::String(p.to_string())));
+        map.insert("groups".into(), Value::from(groups.to_vec()));
+    }
+    resources
 }
 
 #[async_trait]
