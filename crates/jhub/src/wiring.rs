@@ -286,6 +286,24 @@ pub fn authenticator(config: &HubConfig, dev: bool) -> anyhow::Result<Arc<dyn jh
         allow_all: auth.allow_all,
         allow_existing_users: auth.allow_existing_users,
     };
+    if !matches!(auth.authenticator, jhub_config::Authenticator::Gitlab(_)) {
+        // Implemented for GitLab login only: say so rather than drop them.
+        let gitlab_only = [
+            ("username_map", !auth.username_map.is_empty()),
+            ("username_pattern", auth.username_pattern.is_some()),
+            ("manage_groups", auth.manage_groups),
+            ("delete_invalid_users", auth.delete_invalid_users),
+            ("refresh_pre_spawn", auth.refresh_pre_spawn.is_some()),
+        ];
+        for (name, set) in gitlab_only {
+            if set {
+                tracing::warn!(
+                    "Authenticator.{name} is valid, but jhub applies it to GitLab login only; with this \
+                     authenticator it is ignored"
+                );
+            }
+        }
+    }
     match &auth.authenticator {
         jhub_config::Authenticator::Gitlab(gitlab) => {
             let secret = gitlab.client_secret.as_ref().map(|s| s.expose().to_string()).unwrap_or_default();
