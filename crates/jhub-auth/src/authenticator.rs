@@ -240,6 +240,16 @@ impl fmt::Debug for RefreshOutcome {
     }
 }
 
+/// With `Authenticator.manage_groups`: the hub groups a user must be in
+/// (exactly these; JupyterHub `sync_groups`) and, with `admin_groups`, the
+/// admin flag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManagedGroups {
+    pub groups: Vec<String>,
+    /// `None`: leave the hub's admin flag alone.
+    pub admin: Option<bool>,
+}
+
 /// Lets the hub answer "does this user exist?" for `allow_existing_users`
 /// (JupyterHub adds every user in its database, and users created through
 /// the API, to `allowed_users`). Must answer from memory, without blocking.
@@ -276,6 +286,26 @@ pub trait Authenticator: Send + Sync + 'static {
     /// Configuration smells to log at startup (e.g. nobody can log in).
     fn startup_warnings(&self) -> Vec<String> {
         Vec::new()
+    }
+
+    /// JupyterHub `validate_username`: whether a (normalised) name may be a
+    /// hub user (`username_pattern`). Used at login and, with
+    /// `delete_invalid_users`, for the users already in the database.
+    fn validate_username(&self, _name: &str) -> bool {
+        true
+    }
+
+    /// `Authenticator.delete_invalid_users`: remove users that fail
+    /// [`Authenticator::validate_username`] at startup (else warn about them).
+    fn delete_invalid_users(&self) -> bool {
+        false
+    }
+
+    /// With `manage_groups`, the groups (and admin flag) the hub must apply
+    /// for this auth_state — after a login and after every refresh that
+    /// returned a new auth_state. `None` when groups are not managed.
+    fn managed_groups(&self, _name: &str, _auth_state: &Value) -> Option<ManagedGroups> {
+        None
     }
 
     /// Attaches the hub's user directory (for `allow_existing_users`).

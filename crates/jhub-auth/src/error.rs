@@ -95,6 +95,12 @@ pub enum AuthError {
     /// The `/user` answer has no usable `username_claim` field.
     #[error("GitLab user has no usable {claim:?} field")]
     UsernameClaimMissing { claim: String },
+    /// The normalised name does not match `username_pattern`.
+    #[error("username {name:?} does not match username_pattern")]
+    UsernameRefused { name: String },
+    /// Listing the user's GitLab groups (`manage_groups`) failed.
+    #[error("listing the user's GitLab groups failed: {0}")]
+    GroupListFailed(GitLabFailure),
     #[error("GitLab version check failed: {0}")]
     VersionCheckFailed(GitLabFailure),
     #[error("membership check of GitLab group {group:?} failed: {failure}")]
@@ -122,13 +128,15 @@ impl AuthError {
             AuthError::TokenExchangeFailed(GitLabFailure::Rejected { error, .. }) if error == "invalid_grant" => {
                 ErrorClass::BadRequest
             }
-            AuthError::Denied { .. } | AuthError::InvalidCredentials | AuthError::InvalidUsername { .. } => {
-                ErrorClass::Forbidden
-            }
+            AuthError::Denied { .. }
+            | AuthError::InvalidCredentials
+            | AuthError::InvalidUsername { .. }
+            | AuthError::UsernameRefused { .. } => ErrorClass::Forbidden,
             AuthError::TokenExchangeFailed(_)
             | AuthError::TokenRefreshFailed(_)
             | AuthError::UserInfoFailed(_)
             | AuthError::VersionCheckFailed(_)
+            | AuthError::GroupListFailed(_)
             | AuthError::GroupCheckFailed { .. }
             | AuthError::ProjectCheckFailed { .. } => ErrorClass::Upstream,
             AuthError::UsernameClaimMissing { .. }
@@ -150,10 +158,15 @@ impl AuthError {
             | AuthError::Denied { .. }
             | AuthError::InvalidCredentials => self.to_string(),
             AuthError::InvalidUsername { .. } => String::from("Your GitLab username is not a valid hub username."),
+            AuthError::UsernameRefused { name } => format!(
+                "The username {name} is not allowed on this hub: it does not match the hub's username pattern. \
+                 Please contact the hub administrator."
+            ),
             AuthError::TokenExchangeFailed(GitLabFailure::Rejected { error, .. }) if error == "invalid_grant" => {
                 String::from("The GitLab login expired or was already used. Please log in again.")
             }
             AuthError::GroupCheckFailed { failure: GitLabFailure::InsufficientScope, .. }
+            | AuthError::GroupListFailed(GitLabFailure::InsufficientScope)
             | AuthError::ProjectCheckFailed { failure: GitLabFailure::InsufficientScope, .. } => String::from(
                 "The hub cannot check GitLab group membership (its OAuth scope lacks read_api). Please contact the hub administrator.",
             ),
@@ -161,6 +174,7 @@ impl AuthError {
             | AuthError::TokenRefreshFailed(_)
             | AuthError::UserInfoFailed(_)
             | AuthError::VersionCheckFailed(_)
+            | AuthError::GroupListFailed(_)
             | AuthError::GroupCheckFailed { .. }
             | AuthError::ProjectCheckFailed { .. } => {
                 String::from("GitLab could not complete the login right now. Please try again in a moment.")

@@ -26,11 +26,11 @@ pub mod policy;
 pub mod shared_password;
 
 pub use authenticator::{
-    AuthOutcome, Authenticator, CallbackParams, LoginKind, LoginStart, RefreshOutcome, RefreshReason,
+    AuthOutcome, Authenticator, CallbackParams, LoginKind, LoginStart, ManagedGroups, RefreshOutcome, RefreshReason,
     STATE_COOKIE_NAME, StatePayload, UserDirectory,
 };
 pub use crypt::{CRYPT_KEY_ENV, CryptError, CryptKeeper};
 pub use error::{AuthError, ConfigError, DenyReason, ErrorClass, GitLabFailure};
-pub use gitlab::{DEFAULT_403_MESSAGE, GitLabOAuthenticator, GitLabSettings};
-pub use policy::{AccessRules, AllowReason};
+pub use gitlab::{DEFAULT_403_MESSAGE, GROUPS_KEY, GitLabOAuthenticator, GitLabSettings};
+pub use policy::{AccessRules, AllowReason, GroupRules};
 pub use shared_password::{SharedPasswordAuthenticator, SharedPasswordSettings};

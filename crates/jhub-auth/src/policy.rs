@@ -35,6 +35,42 @@ impl AccessRules {
     }
 }
 
+/// `Authenticator.manage_groups` and OAuthenticator 17's `allowed_groups`
+/// and `admin_groups` (auth-culler-proxy §1.10). These are hub groups,
+/// independent of GitLab's `allowed_gitlab_groups`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GroupRules {
+    pub manage_groups: bool,
+    pub allowed_groups: BTreeSet<String>,
+    pub admin_groups: BTreeSet<String>,
+}
+
+impl GroupRules {
+    /// `admin_groups` decides admin: `Some(in admin_users or in an admin
+    /// group)` when configured (so leaving the group revokes admin, as
+    /// upstream), `None` otherwise (the hub keeps its current flag).
+    pub fn admin(&self, access: &AccessRules, name: &str, groups: &BTreeSet<String>) -> Option<bool> {
+        if !self.manage_groups || self.admin_groups.is_empty() {
+            return access.admin_users.contains(name).then_some(true);
+        }
+        Some(access.admin_users.contains(name) || groups.iter().any(|g| self.admin_groups.contains(g)))
+    }
+}
+
+/// The groups at a dotted path of auth_state (`auth_state_groups_key`, e.g.
+/// `gitlab_user.groups`), as `reduce(dict.get, key.split("."), auth_state)`:
+/// a missing key or a non-list gives no groups; non-string items are skipped.
+pub fn groups_at(auth_state: &serde_json::Value, key: &str) -> BTreeSet<String> {
+    let mut node = Some(auth_state);
+    for part in key.split('.') {
+        node = node.and_then(|n| n.get(part));
+    }
+    match node {
+        Some(serde_json::Value::Array(items)) => items.iter().filter_map(|v| v.as_str().map(str::to_string)).collect(),
+        _ => BTreeSet::new(),
+    }
+}
+
 /// Why a user was let in (for logs).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AllowReason {
@@ -42,6 +78,10 @@ pub enum AllowReason {
     Admin,
     AllowedUser,
     ExistingUser,
+    /// A hub group (`allowed_groups`, `manage_groups`).
+    AllowedGroup(String),
+    /// A hub group in `admin_groups`.
+    AdminGroup(String),
     GitLabGroup(String),
     GitLabProject(u64),
 }
@@ -60,16 +100,37 @@ pub enum StaticDecision {
 /// blocked_users, allow_all, admin_users, allowed_users (with existing users
 /// added when `allow_existing_users`), then membership.
 pub fn static_decision(rules: &AccessRules, name: &str, exists: bool) -> StaticDecision {
+    decision_with_groups(rules, &GroupRules::default(), name, exists, &BTreeSet::new())
+}
+
+/// [`static_decision`] with the user's hub groups (OAuthenticator 17
+/// `check_allowed`): admins — from `admin_users` or, with `manage_groups`,
+/// `admin_groups` — are allowed before `allowed_users`; `allowed_groups`
+/// come after the name rules and before the provider's own checks.
+pub fn decision_with_groups(
+    rules: &AccessRules,
+    group_rules: &GroupRules,
+    name: &str,
+    exists: bool,
+    groups: &BTreeSet<String>,
+) -> StaticDecision {
+    let managed = |set: &BTreeSet<String>| {
+        if group_rules.manage_groups { groups.iter().find(|g| set.contains(*g)).cloned() } else { None }
+    };
     if rules.blocked_users.contains(name) {
         StaticDecision::Blocked
     } else if rules.allow_all {
         StaticDecision::Allowed(AllowReason::AllowAll)
     } else if rules.admin_users.contains(name) {
         StaticDecision::Allowed(AllowReason::Admin)
+    } else if let Some(group) = managed(&group_rules.admin_groups) {
+        StaticDecision::Allowed(AllowReason::AdminGroup(group))
     } else if rules.allowed_users.contains(name) {
         StaticDecision::Allowed(AllowReason::AllowedUser)
     } else if rules.allow_existing_users && exists {
         StaticDecision::Allowed(AllowReason::ExistingUser)
+    } else if let Some(group) = managed(&group_rules.allowed_groups) {
+        StaticDecision::Allowed(AllowReason::AllowedGroup(group))
     } else {
         StaticDecision::CheckMembership
     }
@@ -171,6 +232,40 @@ mod tests {
         r.allow_all = true;
         assert_eq!(static_decision(&r, "anyone", false), StaticDecision::Allowed(AllowReason::AllowAll));
         assert_eq!(static_decision(&r, "both", false), StaticDecision::Blocked, "blocked still wins");
+    }
+
+    #[test]
+    fn hub_groups_allow_and_make_admins_only_with_manage_groups() {
+        let r = rules();
+        let g = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<BTreeSet<String>>();
+        let mut gr =
+            GroupRules { manage_groups: true, allowed_groups: g(&["lab/gpu"]), admin_groups: g(&["lab/admins"]) };
+        assert_eq!(
+            decision_with_groups(&r, &gr, "ann", false, &g(&["lab", "lab/gpu"])),
+            StaticDecision::Allowed(AllowReason::AllowedGroup("lab/gpu".into()))
+        );
+        assert_eq!(decision_with_groups(&r, &gr, "ann", false, &g(&["lab"])), StaticDecision::CheckMembership);
+        assert_eq!(
+            decision_with_groups(&r, &gr, "bob", false, &g(&["lab/admins"])),
+            StaticDecision::Allowed(AllowReason::AdminGroup("lab/admins".into()))
+        );
+        assert_eq!(decision_with_groups(&r, &gr, "both", false, &g(&["lab/admins"])), StaticDecision::Blocked);
+        assert_eq!(gr.admin(&r, "bob", &g(&["lab/admins"])), Some(true));
+        assert_eq!(gr.admin(&r, "bob", &g(&["lab"])), Some(false), "leaving the group revokes admin");
+        assert_eq!(gr.admin(&r, "root", &BTreeSet::new()), Some(true), "admin_users stay admins");
+        gr.manage_groups = false;
+        assert_eq!(decision_with_groups(&r, &gr, "ann", false, &g(&["lab/gpu"])), StaticDecision::CheckMembership);
+        assert_eq!(gr.admin(&r, "bob", &g(&["lab/admins"])), None);
+    }
+
+    #[test]
+    fn groups_key_is_a_dotted_path() {
+        let state = serde_json::json!({"gitlab_user": {"groups": ["a", 3, "b"]}, "gitlab_groups": ["x"], "s": "y"});
+        let set = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<BTreeSet<String>>();
+        assert_eq!(groups_at(&state, "gitlab_user.groups"), set(&["a", "b"]));
+        assert_eq!(groups_at(&state, "gitlab_groups"), set(&["x"]));
+        assert!(groups_at(&state, "s").is_empty());
+        assert!(groups_at(&state, "nope.deeper").is_empty());
     }
 
     #[test]

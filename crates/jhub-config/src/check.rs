@@ -254,7 +254,13 @@ impl Checker<'_> {
         if let Some(s) = keys::did_you_mean(key, siblings.iter().copied()) {
             d = d.help(format!("did you mean `{s}`?"));
         } else if let Some(elsewhere) = keys::all().iter().find(|k| k.path.rsplit('.').next() == Some(key)) {
-            d = d.help(format!("`{key}` exists as `{}`", elsewhere.path));
+            // Say where it lives: `imagePullSecret` exists at the top level,
+            // not under `singleuser`.
+            let place = match elsewhere.path.rsplit_once('.') {
+                None => "at the top level".to_string(),
+                Some((parent, _)) => format!("under `{parent}`"),
+            };
+            d = d.help(format!("`{key}` exists {place}, as `{}`; move it there", elsewhere.path));
         }
         self.push(d, node);
     }
@@ -522,6 +528,16 @@ impl Checker<'_> {
                 path.pop();
                 continue;
             }
+            if let Some(dep) = ks::deprecated(trait_name) {
+                self.deprecated_trait(
+                    dep,
+                    section.as_map().is_some_and(|m| m.iter().any(|(k, _)| k == dep.use_instead)),
+                    value,
+                    &here,
+                );
+                path.pop();
+                continue;
+            }
             match ks::lookup(trait_name) {
                 None => {
                     let mut d =
@@ -535,11 +551,69 @@ impl Checker<'_> {
                     self.push(d, value);
                 }
                 Some(def) if def.kind == ks::TraitKind::Any => self.python_trait(&here, value),
+                Some(def) if def.name == "group_overrides" && value.as_map().is_some() => {
+                    self.group_overrides(value, path);
+                }
                 Some(def) => {
                     self.override_value(def, value, &here, "the hub refuses the setting when it creates a spawner")
                 }
             }
             path.pop();
+        }
+    }
+
+    /// JupyterHub 5 `Spawner.group_overrides`: each entry needs `groups`
+    /// (a list of group names) and `spawner_override` (checked like a
+    /// profile's `kubespawner_override`).
+    fn group_overrides(&mut self, node: &VNode, path: &mut Vec<String>) {
+        for (key, entry) in node.as_map().unwrap_or_default() {
+            path.push(key.clone());
+            let here = dotted(path);
+            match (entry.child("groups"), entry.child("spawner_override")) {
+                (Some(groups), Some(overrides)) if entry.as_map().is_some() => {
+                    path.push("groups".into());
+                    self.string_list(groups, path, "a list of hub group names");
+                    path.pop();
+                    path.push("spawner_override".into());
+                    let limits = Limits::from_profile(self.merged, Some(overrides));
+                    self.overrides(overrides, path, &limits);
+                    path.pop();
+                }
+                _ => self.push(
+                    Diagnostic::error(
+                        "group-overrides",
+                        format!("`{here}` must be a mapping with `groups` (a list) and `spawner_override` (a mapping)"),
+                    )
+                    .key(&here)
+                    .at(entry.value_location())
+                    .note("JupyterHub fails every spawn of a member with KeyError"),
+                    entry,
+                ),
+            }
+            path.pop();
+        }
+    }
+
+    /// A deprecated KubeSpawner name (`image_spec`): honoured under its new
+    /// name with a warning, its value checked as the new trait's.
+    fn deprecated_trait(&mut self, dep: &'static ks::DeprecatedTrait, shadowed: bool, value: &VNode, here: &str) {
+        let message = if shadowed {
+            format!(
+                "`{}` is deprecated and `{}` is also set here: it is ignored in favour of `{}` (as KubeSpawner does)",
+                dep.name, dep.use_instead, dep.use_instead
+            )
+        } else {
+            dep.to_string()
+        };
+        self.push(
+            Diagnostic::warning("deprecated-trait", message)
+                .key(here)
+                .at(value.origin.location())
+                .help(format!("rename it to `{}`", dep.use_instead)),
+            value,
+        );
+        if !shadowed && let Some(def) = ks::lookup(dep.use_instead) {
+            self.override_value(def, value, here, "the setting is refused");
         }
     }
 
@@ -613,18 +687,40 @@ impl Checker<'_> {
                 path.push(key.clone());
                 match key.as_str() {
                     "display_name" | "description" | "slug" | "default" => {}
+                    "allowed_groups" => self.string_list(value, path, "a list of hub group names"),
                     "kubespawner_override" => self.overrides(value, path, &limits),
                     "profile_options" => self.profile_options(value, path, &limits),
                     _ => self.unknown_profile_key(
                         key,
                         value,
                         path,
-                        &["display_name", "description", "slug", "default", "kubespawner_override", "profile_options"],
+                        &[
+                            "display_name",
+                            "description",
+                            "slug",
+                            "default",
+                            "kubespawner_override",
+                            "profile_options",
+                            "allowed_groups",
+                        ],
                     ),
                 }
                 path.pop();
             }
             path.pop();
+        }
+    }
+
+    /// A list of strings (a profile's `allowed_groups`, jhub's own key).
+    fn string_list(&mut self, value: &VNode, path: &[String], what: &str) {
+        let json = value.to_json();
+        let ok = json.as_array().is_some_and(|items| items.iter().all(serde_json::Value::is_string));
+        if !ok {
+            let here = dotted(path);
+            self.push(
+                Diagnostic::error("profile", format!("`{here}` must be {what}")).key(&here).at(value.value_location()),
+                value,
+            );
         }
     }
 
@@ -713,6 +809,13 @@ impl Checker<'_> {
         for (name, value) in entries {
             path.push(name.clone());
             let here = dotted(path);
+            if let Some(dep) = ks::deprecated(name) {
+                // In an override KubeSpawner sets keys in order through its
+                // deprecation properties: the later of the two names wins.
+                self.deprecated_trait(dep, false, value, &here);
+                path.pop();
+                continue;
+            }
             match ks::lookup(name) {
                 Some(def) if def.kind == ks::TraitKind::Any => self.python_trait(&here, value),
                 Some(def) => {

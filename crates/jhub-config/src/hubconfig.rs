@@ -117,6 +117,9 @@ pub struct HubSettings {
     pub admin_access: bool,
     /// Role objects (`name`, `scopes`, `users`, `groups`, `services`, `description`).
     pub load_roles: Vec<serde_json::Value>,
+    /// `JupyterHub.load_groups` (JupyterHub 5): `{group: [users]}` or
+    /// `{group: {users: [...], properties: {...}}}`, as `(name, users, properties)`.
+    pub load_groups: Vec<(String, Vec<String>, Option<serde_json::Value>)>,
     pub services: Vec<ServiceSettings>,
     /// 0: no maximum.
     pub token_expires_in_max_seconds: u64,
@@ -218,7 +221,8 @@ pub struct AuthConfig {
     pub username_map: BTreeMap<String, String>,
     pub delete_invalid_users: bool,
     pub manage_groups: bool,
-    pub refresh_pre_spawn: bool,
+    /// `None`: the authenticator's default.
+    pub refresh_pre_spawn: Option<bool>,
     pub auth_refresh_age: u64,
 }
 
@@ -251,6 +255,7 @@ pub struct GitLabSettings {
     pub allowed_groups: BTreeSet<String>,
     pub admin_groups: BTreeSet<String>,
     pub auth_state_groups_key: Option<String>,
+    pub custom_403_message: Option<String>,
     pub validate_server_cert: bool,
     pub logout_redirect_url: Option<String>,
 }
@@ -336,6 +341,19 @@ impl<'a> Reader<'a> {
                 _ => {
                     self.bad(&path, node, "true or false");
                     default
+                }
+            },
+        }
+    }
+
+    fn opt_bool(&mut self, paths: &[&str]) -> Option<bool> {
+        match self.pick(paths) {
+            None => None,
+            Some((path, node)) => match node.value {
+                VValue::Scalar(Scalar::Bool(b)) => Some(b),
+                _ => {
+                    self.bad(&path, node, "true or false");
+                    None
                 }
             },
         }
@@ -528,6 +546,7 @@ pub(crate) fn build(root: &VNode, env: &Environment, diags: &mut Vec<Diagnostic>
         _ => serde_json::Map::new(),
     };
     let load_roles = build_roles(root);
+    let load_groups = build_load_groups(&mut r);
     let services = build_services(root);
 
     let hub = HubSettings {
@@ -563,6 +582,7 @@ pub(crate) fn build(root: &VNode, env: &Environment, diags: &mut Vec<Diagnostic>
         ),
         admin_access: r.bool(&["hub.config.JupyterHub.admin_access"], false),
         load_roles,
+        load_groups,
         services,
         token_expires_in_max_seconds: r.uint(&["hub.config.JupyterHub.token_expires_in_max_seconds"], 0),
         cookie_max_age_days: r.float(&["hub.config.JupyterHub.cookie_max_age_days"], 14.0),
@@ -759,6 +779,24 @@ fn build_roles(root: &VNode) -> Vec<serde_json::Value> {
     roles
 }
 
+fn build_load_groups(r: &mut Reader<'_>) -> Vec<(String, Vec<String>, Option<serde_json::Value>)> {
+    let path = "hub.config.JupyterHub.load_groups";
+    let Some(serde_json::Value::Object(groups)) = r.json(&[path]) else { return Vec::new() };
+    let names = |v: Option<&serde_json::Value>| -> Vec<String> {
+        v.and_then(|v| v.as_array())
+            .map(|a| a.iter().filter_map(|u| u.as_str().map(str::to_string)).collect())
+            .unwrap_or_default()
+    };
+    groups
+        .into_iter()
+        .map(|(name, spec)| match spec {
+            serde_json::Value::Array(_) => (name, names(Some(&spec)), None),
+            serde_json::Value::Object(ref m) => (name, names(m.get("users")), m.get("properties").cloned()),
+            _ => (name, Vec::new(), None),
+        })
+        .collect()
+}
+
 fn build_services(root: &VNode) -> Vec<ServiceSettings> {
     let mut out = Vec::new();
     let Some(entries) = root.get("hub.services").and_then(VNode::as_map) else { return out };
@@ -853,7 +891,7 @@ fn build_auth(r: &mut Reader<'_>, env: &Environment) -> AuthConfig {
     };
     let delete_invalid_users = a.with("delete_invalid_users", |r, p| r.bool(p, false));
     let manage_groups = a.with("manage_groups", |r, p| r.bool(p, false));
-    let refresh_pre_spawn = a.with("refresh_pre_spawn", |r, p| r.bool(p, false));
+    let refresh_pre_spawn = a.with("refresh_pre_spawn", |r, p| r.opt_bool(p));
     let auth_refresh_age = a.with("auth_refresh_age", |r, p| r.uint(p, 300));
 
     let authenticator = match kind {
@@ -916,6 +954,7 @@ fn build_auth(r: &mut Reader<'_>, env: &Environment) -> AuthConfig {
                 allowed_groups: set(a.with("allowed_groups", |r, p| r.strings(p))),
                 admin_groups: set(a.with("admin_groups", |r, p| r.strings(p))),
                 auth_state_groups_key: a.with("auth_state_groups_key", |r, p| r.string(p)),
+                custom_403_message: a.with("custom_403_message", |r, p| r.string(p)),
                 validate_server_cert: a
                     .with("validate_server_cert", |r, p| r.bool(p, env.get("OAUTH_TLS_VERIFY") != Some("0"))),
                 logout_redirect_url: a.with("logout_redirect_url", |r, p| r.string(p)),
@@ -1038,7 +1077,7 @@ pub(crate) fn semantic_checks(root: &VNode, cfg: &HubConfig, diags: &mut Vec<Dia
             || !cfg.auth.allowed_users.is_empty()
             || !g.allowed_gitlab_groups.is_empty()
             || !g.allowed_project_ids.is_empty()
-            || (cfg.auth.manage_groups && !g.allowed_groups.is_empty());
+            || (cfg.auth.manage_groups && (!g.allowed_groups.is_empty() || !g.admin_groups.is_empty()));
         if !any_allow {
             diags.push(
                 Diagnostic::warning(
@@ -1047,22 +1086,34 @@ pub(crate) fn semantic_checks(root: &VNode, cfg: &HubConfig, diags: &mut Vec<Dia
                 )
                 .key("hub.config.GitLabOAuthenticator")
                 .at(root.get("hub.config.GitLabOAuthenticator").and_then(|n| n.origin.location()))
-                .help("set allowed_gitlab_groups, allowed_project_ids, allowed_users, or allow_all: true"),
+                .help(
+                    "set allowed_gitlab_groups, allowed_project_ids, allowed_users, manage_groups with allowed_groups, \
+                     or allow_all: true",
+                ),
             );
         }
-        if (!g.allowed_groups.is_empty() || !g.admin_groups.is_empty()) && !cfg.auth.manage_groups {
-            let at = ["allowed_groups", "admin_groups"].iter().find_map(|t| {
+        if (!g.allowed_groups.is_empty() || !g.admin_groups.is_empty() || g.auth_state_groups_key.is_some())
+            && !cfg.auth.manage_groups
+        {
+            let at = ["allowed_groups", "admin_groups", "auth_state_groups_key"].iter().find_map(|t| {
                 ["GitLabOAuthenticator", "OAuthenticator"]
                     .iter()
                     .find_map(|s| root.get(&format!("hub.config.{s}.{t}")))
                     .and_then(|n| n.origin.location())
             });
             diags.push(
-                Diagnostic::error("allow-config", "allowed_groups/admin_groups need manage_groups: true")
-                    .key("hub.config.GitLabOAuthenticator.allowed_groups")
-                    .at(at)
-                    .note("these are JupyterHub groups, not GitLab groups; for GitLab groups use allowed_gitlab_groups")
-                    .help("set Authenticator.manage_groups: true, or use allowed_gitlab_groups"),
+                Diagnostic::error(
+                    "allow-config",
+                    "allowed_groups/admin_groups/auth_state_groups_key need manage_groups: true",
+                )
+                .key("hub.config.GitLabOAuthenticator.allowed_groups")
+                .at(at)
+                .note(
+                    "these name hub groups; with manage_groups jhub makes each user's GitLab groups (full paths, \
+                     e.g. `lab/gpu`) their hub groups at every login and refresh (OAuthenticator refuses to start \
+                     without manage_groups too)",
+                )
+                .help("set Authenticator.manage_groups: true, or use allowed_gitlab_groups"),
             );
         }
     }

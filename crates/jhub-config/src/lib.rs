@@ -19,6 +19,7 @@
 pub mod check;
 pub mod diag;
 pub mod env;
+pub mod evidence;
 pub mod hubconfig;
 pub mod indent;
 pub mod keys;

@@ -1,6 +1,7 @@
 //! Generates `docs/config-reference.md` from the tables in this crate, so the
 //! documentation cannot drift from the code (a test compares the committed file).
 
+use crate::evidence;
 use crate::keys::{self, Class};
 use crate::sections::{self, Support};
 use crate::values::VNode;
@@ -76,7 +77,9 @@ pub fn reference_markdown() -> String {
          to start when a secret (proxy token, cookie secret, OAuth client secret or id) is a \
          placeholder or empty, unless started with the dev flag.\n\n\
          ## Verdicts\n\n\
-         * **supported**: the hub reads it (table below).\n\
+         * **supported**: the hub reads it and the named tests exercise what it does (tables below; \
+         `crates/jhub-config/tests/evidence.rs` checks that every supported key names tests and that they exist).\n\
+         * **read, no behaviour test yet**: the hub reads it, but no test covers its effect; treat it as unverified.\n\
          * **spawner**: describes user pods; handled with KubeSpawner 7.1 semantics by `jhub-podspec`.\n\
          * **chart**: shapes Kubernetes objects of the Helm chart only; the hub never reads it and \
          reports nothing about it.\n\
@@ -84,10 +87,33 @@ pub fn reference_markdown() -> String {
          \"valid z2jh, not supported by jhub, ignored\".\n\n",
     );
 
-    out.push_str("## Keys the hub reads\n\n| key | meaning | default | feeds |\n|---|---|---|---|\n");
+    out.push_str("## Keys the hub reads\n\n| key | meaning | default | feeds | tested by |\n|---|---|---|---|---|\n");
+    let tests_text = |tests: &[&str]| tests.iter().map(|t| format!("`{t}`")).collect::<Vec<_>>().join(", ");
     for (path, class) in keys::RULES {
         if let Class::Supported { field, meaning } = class {
-            let _ = writeln!(out, "| `{path}` | {} | {} | `{field}` |", md(meaning), default_of(&defaults, path));
+            let tests = evidence::tests_for(path);
+            if tests.is_empty() {
+                continue;
+            }
+            let _ = writeln!(
+                out,
+                "| `{path}` | {} | {} | `{field}` | {} |",
+                md(meaning),
+                default_of(&defaults, path),
+                tests_text(tests)
+            );
+        }
+    }
+    out.push_str(
+        "\n## Keys the hub reads without a behaviour test yet\n\n\
+         The hub reads these, but no test exercises their effect yet; they are not listed as supported.\n\n\
+         | key | meaning | feeds |\n|---|---|---|\n",
+    );
+    for (path, class) in keys::RULES {
+        if let Class::Supported { field, meaning } = class
+            && evidence::tests_for(path).is_empty()
+        {
+            let _ = writeln!(out, "| `{path}` | {} | `{field}` |", md(meaning));
         }
     }
 
@@ -107,7 +133,10 @@ pub fn reference_markdown() -> String {
         let _ = writeln!(out, "### `{name}`\n\n| trait | jhub |\n|---|---|");
         for t in tables.iter().flat_map(|t| t.iter()) {
             let what = match t.support {
-                Support::Supported => "supported".to_string(),
+                Support::Supported => match evidence::tests_for(&format!("trait:{}", t.name)) {
+                    [] => "read, no behaviour test yet".to_string(),
+                    tests => format!("supported (tested by {})", tests_text(tests)),
+                },
                 Support::Fixed(r) => format!("fixed by jhub: {}", md(r)),
                 Support::Ignored(r) => format!("ignored: {}", md(r)),
                 Support::Deprecated { use_instead } => format!("deprecated alias of `{use_instead}`"),
@@ -128,7 +157,22 @@ pub fn reference_markdown() -> String {
     out.push_str(&names.join(", "));
     out.push_str("\n\n## Every z2jh key\n\n| key | type | verdict |\n|---|---|---|\n");
     for key in keys::all() {
-        let verdict = keys::classify(key.path).map_or("unclassified", |c| c.label());
+        let tested = {
+            let mut path = key.path;
+            loop {
+                if !evidence::tests_for(path).is_empty() {
+                    break true;
+                }
+                match path.rsplit_once('.') {
+                    Some((parent, _)) => path = parent,
+                    None => break false,
+                }
+            }
+        };
+        let verdict = match keys::classify(key.path) {
+            Some(Class::Supported { .. }) if !tested => "read, no behaviour test yet",
+            other => other.map_or("unclassified", |c| c.label()),
+        };
         let _ = writeln!(out, "| `{}` | {} | {verdict} |", key.path, md(key.types));
     }
     out

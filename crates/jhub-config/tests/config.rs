@@ -177,16 +177,16 @@ fn unknown_keys_get_suggestions() {
     check(
         "hub:\n  startTimeout: 10\n",
         expect![[r#"
-        failed
-        error: unknown key `startTimeout` under `hub`
-         --> values.yaml:2:3
-          |
-        2 |   startTimeout: 10
-          |   ^^^^^^^^^^^^
-          = note: z2jh's schema does not allow it, so helm would refuse the install
-          = help: `startTimeout` exists as `singleuser.startTimeout`
+            failed
+            error: unknown key `startTimeout` under `hub`
+             --> values.yaml:2:3
+              |
+            2 |   startTimeout: 10
+              |   ^^^^^^^^^^^^
+              = note: z2jh's schema does not allow it, so helm would refuse the install
+              = help: `startTimeout` exists under `singleuser`, as `singleuser.startTimeout`; move it there
 
-    "#]],
+        "#]],
     );
     check(
         "proxy:\n  service:\n    nodePort:\n      http: 30000\n",
@@ -393,14 +393,14 @@ fn gitlab_settings_and_aliases() {
               |
             5 |     GitLabOAuthenticator:
               |     ^^^^^^^^^^^^^^^^^^^^
-              = help: set allowed_gitlab_groups, allowed_project_ids, allowed_users, or allow_all: true
+              = help: set allowed_gitlab_groups, allowed_project_ids, allowed_users, manage_groups with allowed_groups, or allow_all: true
 
-            error: allowed_groups/admin_groups need manage_groups: true
+            error: allowed_groups/admin_groups/auth_state_groups_key need manage_groups: true
              --> values.yaml:6:7
               |
             6 |       allowed_groups: [x]
               |       ^^^^^^^^^^^^^^
-              = note: these are JupyterHub groups, not GitLab groups; for GitLab groups use allowed_gitlab_groups
+              = note: these name hub groups; with manage_groups jhub makes each user's GitLab groups (full paths, e.g. `lab/gpu`) their hub groups at every login and refresh (OAuthenticator refuses to start without manage_groups too)
               = help: set Authenticator.manage_groups: true, or use allowed_gitlab_groups
 
         "#]],
@@ -1041,4 +1041,191 @@ fn findings_follow_the_effective_value() {
 
     "#]]
     .assert_eq(&run(&[a, b], &Environment::empty()));
+}
+
+// ---- issue 13: nothing a user configured is silently ignored ---------------
+
+#[test]
+fn gitlab_hub_groups_reach_the_typed_config() {
+    let l = loaded(
+        "hub:\n  config:\n    JupyterHub:\n      authenticator_class: gitlab\n      load_groups:\n        lab: [ann]\n        lab/gpu:\n          users: [bob]\n          properties: {gpu: true}\n    Authenticator:\n      manage_groups: true\n      username_map: {Frank: franz}\n      username_pattern: '[a-z]+'\n      delete_invalid_users: true\n      refresh_pre_spawn: false\n    GitLabOAuthenticator:\n      allowed_groups: [lab/gpu]\n      admin_groups: [lab/admins]\n      auth_state_groups_key: gitlab_groups\n      custom_403_message: Ask the lab\n",
+    );
+    let Authenticator::Gitlab(g) = &l.config.auth.authenticator else { panic!("not gitlab") };
+    assert!(g.allowed_groups.contains("lab/gpu") && g.admin_groups.contains("lab/admins"));
+    assert_eq!(g.auth_state_groups_key.as_deref(), Some("gitlab_groups"));
+    assert_eq!(g.custom_403_message.as_deref(), Some("Ask the lab"));
+    let auth = &l.config.auth;
+    assert!(auth.manage_groups && auth.delete_invalid_users);
+    assert_eq!(auth.refresh_pre_spawn, Some(false));
+    assert_eq!(auth.username_map.get("Frank").map(String::as_str), Some("franz"));
+    assert_eq!(auth.username_pattern.as_deref(), Some("[a-z]+"));
+    assert_eq!(
+        l.config.hub.load_groups,
+        vec![
+            ("lab".to_string(), vec!["ann".to_string()], None),
+            ("lab/gpu".to_string(), vec!["bob".to_string()], Some(serde_json::json!({"gpu": true}))),
+        ]
+    );
+    // Nothing above is reported as unknown or ignored; allowed_groups is an allow rule.
+    expect![[r#""#]].assert_eq(&l.render_diagnostics(Format::Human));
+    assert_eq!(
+        loaded("hub:\n  config:\n    Authenticator:\n      admin_users: [a]\n").config.auth.refresh_pre_spawn,
+        None
+    );
+}
+
+#[test]
+fn deprecated_kubespawner_names_are_honoured_with_a_warning() {
+    let l = loaded(
+        "hub:\n  config:\n    KubeSpawner:\n      image_spec: repo/img:1\n      user_storage_capacity: 5G\nsingleuser:\n  profileList:\n    - display_name: Tagged\n      kubespawner_override:\n        singleuser_uid: 1001\n      profile_options:\n        image:\n          display_name: Image\n          choices: {}\n          unlisted_choice:\n            enabled: true\n            kubespawner_override:\n              image_spec: \"repo:{value}\"\n",
+    );
+    assert_eq!(l.config.spawner.pod.image, "repo/img:1");
+    assert_eq!(l.config.spawner.pod.storage_capacity.as_deref(), Some("5G"));
+    expect![[r#"
+        warning: `image_spec` is deprecated since KubeSpawner 0.10; jhub applies it as `image` (use that name)
+         --> values.yaml:4:7
+          |
+        4 |       image_spec: repo/img:1
+          |       ^^^^^^^^^^
+          = help: rename it to `image`
+
+        warning: `user_storage_capacity` is deprecated since KubeSpawner 0.9; jhub applies it as `storage_capacity` (use that name)
+         --> values.yaml:5:7
+          |
+        5 |       user_storage_capacity: 5G
+          |       ^^^^^^^^^^^^^^^^^^^^^
+          = help: rename it to `storage_capacity`
+
+        warning: `singleuser_uid` is deprecated since KubeSpawner 0.9; jhub applies it as `uid` (use that name)
+          --> values.yaml:10:9
+           |
+        10 |         singleuser_uid: 1001
+           |         ^^^^^^^^^^^^^^
+           = help: rename it to `uid`
+
+        warning: `image_spec` is deprecated since KubeSpawner 0.10; jhub applies it as `image` (use that name)
+          --> values.yaml:18:15
+           |
+        18 |               image_spec: "repo:{value}"
+           |               ^^^^^^^^^^
+           = help: rename it to `image`
+
+    "#]].assert_eq(&l.render_diagnostics(Format::Human));
+    // Both names set: the new one wins, as in KubeSpawner.
+    let both = loaded("hub:\n  config:\n    KubeSpawner:\n      image: new/img:2\n      image_spec: old/img:1\n");
+    assert_eq!(both.config.spawner.pod.image, "new/img:2");
+    expect![[r#"
+        warning: `image_spec` is deprecated and `image` is also set here: it is ignored in favour of `image` (as KubeSpawner does)
+         --> values.yaml:5:7
+          |
+        5 |       image_spec: old/img:1
+          |       ^^^^^^^^^^
+          = help: rename it to `image`
+
+    "#]].assert_eq(&both.render_diagnostics(Format::Human));
+}
+
+#[test]
+fn group_scoped_profiles_and_group_overrides_are_checked() {
+    check(
+        "hub:\n  config:\n    KubeSpawner:\n      group_overrides:\n        01-gpu:\n          groups: [lab/gpu]\n          spawner_override:\n            cpu_limit: 8\n            memo_limit: 3\n        02-bad:\n          groups: x\nsingleuser:\n  profileList:\n    - display_name: GPU\n      allowed_groups: [lab/gpu]\n    - display_name: Bad\n      allowed_groups: lab\n",
+        expect![[r#"
+            failed
+            warning: `memo_limit` is not a KubeSpawner setting
+             --> values.yaml:9:13
+              |
+            9 |             memo_limit: 3
+              |             ^^^^^^^^^^
+              = note: KubeSpawner silently ignores it (it only becomes a stray attribute of the spawner); it has no effect on the pod
+              = help: did you mean `mem_limit`?
+
+            error: `hub.config.KubeSpawner.group_overrides.02-bad` must be a mapping with `groups` (a list) and `spawner_override` (a mapping)
+              --> values.yaml:11:11
+               |
+            11 |           groups: x
+               |           ^^^^^^
+               = note: JupyterHub fails every spawn of a member with KeyError
+
+            error: `singleuser.profileList[1].allowed_groups` must be a list of hub group names
+              --> values.yaml:17:23
+               |
+            17 |       allowed_groups: lab
+               |                       ^^^
+
+        "#]],
+    );
+    let l = loaded(
+        "hub:\n  config:\n    KubeSpawner:\n      group_overrides:\n        gpu:\n          groups: [lab/gpu]\n          spawner_override: {cpu_limit: 8}\n",
+    );
+    assert_eq!(l.config.spawner.pod.group_overrides["gpu"]["spawner_override"]["cpu_limit"], 8);
+}
+
+#[test]
+fn a_key_in_the_wrong_place_says_where_it_lives() {
+    check(
+        "singleuser:\n  imagePullSecret:\n    create: true\n",
+        expect![[r#"
+            failed
+            error: unknown key `imagePullSecret` under `singleuser`
+             --> values.yaml:2:3
+              |
+            2 |   imagePullSecret:
+              |   ^^^^^^^^^^^^^^^
+              = note: z2jh's schema does not allow it, so helm would refuse the install
+              = help: `imagePullSecret` exists at the top level, as `imagePullSecret`; move it there
+
+        "#]],
+    );
+}
+
+#[test]
+fn only_unsupported_but_valid_keys_are_reported_key_by_key() {
+    check(
+        "hub:\n  db:\n    upgrade: true\n  config:\n    JupyterHub:\n      statsd_host: stats.example\n      implicit_spawn_seconds: 5\n    Authenticator:\n      manage_roles: true\n    ConfigurableHTTPProxy:\n      debug: true\nrbac:\n  enabled: true\n",
+        expect![[r#"
+            ok
+            warning: `hub.db.upgrade` is valid z2jh, not supported by jhub, ignored
+             --> values.yaml:3:5
+              |
+            3 |     upgrade: true
+              |     ^^^^^^^
+              = note: jhub applies its schema migrations on every start
+
+            warning: `hub.config.JupyterHub.statsd_host` is valid z2jh, not supported by jhub, ignored
+             --> values.yaml:6:7
+              |
+            6 |       statsd_host: stats.example
+              |       ^^^^^^^^^^^
+              = note: statsd is not supported; scrape /hub/metrics
+
+            warning: `hub.config.JupyterHub.implicit_spawn_seconds` is valid z2jh, not supported by jhub, ignored
+             --> values.yaml:7:7
+              |
+            7 |       implicit_spawn_seconds: 5
+              |       ^^^^^^^^^^^^^^^^^^^^^^
+              = note: not implemented
+
+            warning: `hub.config.Authenticator.manage_roles` is valid z2jh, not supported by jhub, ignored
+             --> values.yaml:9:7
+              |
+            9 |       manage_roles: true
+              |       ^^^^^^^^^^^^
+              = note: roles are managed by load_roles only
+
+            warning: `hub.config.ConfigurableHTTPProxy.debug` is valid z2jh, not supported by jhub, ignored
+              --> values.yaml:11:7
+               |
+            11 |       debug: true
+               |       ^^^^^
+               = note: set debug.enabled instead
+
+            warning: `rbac.enabled` is valid z2jh, not supported by jhub, ignored
+              --> values.yaml:13:3
+               |
+            13 |   enabled: true
+               |   ^^^^^^^
+               = note: removed from z2jh (use rbac.create); the chart refuses to install with it
+
+        "#]],
+    );
 }

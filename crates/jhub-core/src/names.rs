@@ -141,9 +141,38 @@ pub fn validate_server_name(name: &str) -> Result<(), NameError> {
 /// Python `json.dumps` of a list of strings (`", "` separators), as the
 /// single-user environment expects byte for byte.
 pub fn python_json_list(items: &[String]) -> String {
-    let quoted: Vec<String> =
-        items.iter().map(|item| serde_json::to_string(item).unwrap_or_else(|_| String::from("\"\""))).collect();
+    let quoted: Vec<String> = items.iter().map(|item| python_json_string(item)).collect();
     format!("[{}]", quoted.join(", "))
+}
+
+/// Python `json.dumps` of one string with its default `ensure_ascii=True`:
+/// `"` and `\` escaped, `\n \r \t \b \f` short, every other character
+/// outside printable ASCII (space to `~`) as lower-case `\uXXXX`, characters
+/// beyond the BMP as a UTF-16 surrogate pair (`😀` → `\ud83d\ude00`).
+pub fn python_json_string(text: &str) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            ' '..='~' => out.push(c),
+            _ => {
+                let mut units = [0u16; 2];
+                for unit in c.encode_utf16(&mut units) {
+                    let _ = write!(out, "\\u{unit:04x}");
+                }
+            }
+        }
+    }
+    out.push('"');
+    out
 }
 
 #[cfg(test)]
@@ -158,6 +187,20 @@ mod tests {
         assert_eq!(escape_path("é~_.-x+y"), "%C3%A9~_.-x%2By");
         assert_eq!(quote_all("Zhong.Ger@Lab"), "Zhong.Ger%40Lab");
         assert_eq!(quote_all("日本"), "%E6%97%A5%E6%9C%AC");
+    }
+
+    #[test]
+    fn json_strings_are_byte_equal_to_python_json_dumps() {
+        // Expected values printed by CPython 3.11: json.dumps([...]).
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            python_json_list(&names(&["access:servers!server=jörg/", "access:servers!user=jörg"])),
+            r#"["access:servers!server=j\u00f6rg/", "access:servers!user=j\u00f6rg"]"#
+        );
+        assert_eq!(python_json_string("日本"), r#""\u65e5\u672c""#);
+        assert_eq!(python_json_string("a😀b"), r#""a\ud83d\ude00b""#);
+        assert_eq!(python_json_string("q\"b\\s/\n\t\u{1}\u{7f}"), r#""q\"b\\s/\n\t\u0001\u007f""#);
+        assert_eq!(python_json_list(&[]), "[]");
     }
 
     #[test]

@@ -109,6 +109,10 @@ pub enum PollStatus {
 pub enum SpawnError {
     #[error("{0}")]
     InvalidOptions(String),
+    /// The options name something the user may not use (a profile limited
+    /// to other groups); the API answers 403 with this message.
+    #[error("{0}")]
+    NotPermitted(String),
     #[error("server did not start within {seconds} seconds{}", detail.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
     Timeout { seconds: u64, detail: Option<String> },
     #[error("{message}")]
@@ -121,7 +125,7 @@ impl SpawnError {
     /// JupyterHub's `reason` label for metrics.
     pub fn reason(&self) -> &'static str {
         match self {
-            SpawnError::InvalidOptions(_) => "invalid-options",
+            SpawnError::InvalidOptions(_) | SpawnError::NotPermitted(_) => "invalid-options",
             SpawnError::Timeout { .. } => "timeout",
             SpawnError::Failed { .. } => "error",
             SpawnError::Backend { .. } => "error",

@@ -53,6 +53,11 @@
 //!   `{"message":"404 Group Not Found"}`, non-member → 404
 //!   `{"message":"404 Not found"}`. Needs `api` or `read_api` (403
 //!   `insufficient_scope` otherwise, the oauthenticator#372 symptom).
+//! * `GET /api/v4/groups?min_access_level=N&per_page=P&page=K`: the token's
+//!   user's groups (direct or inherited from an ancestor, at least level N,
+//!   default 10), as `{id, name, path, full_path, full_name}` in full-path
+//!   order, paged with `X-Page`, `X-Per-Page`, `X-Next-Page` (empty on the
+//!   last page) and `X-Total-Pages` like GitLab. Needs `api` or `read_api`.
 //! * `GET /api/v4/projects/:id/members/all/:user_id`: direct members plus
 //!   members of the namespace group chain, with `access_level` (§1.9).
 //!
@@ -61,7 +66,7 @@
 //! No sessions or cookies (every authorize request asks again, or takes the
 //! simulator-only `login_as=<user>` parameter to approve at once), no
 //! passwords, no `id_token`/OIDC discovery, no personal access tokens, no
-//! pagination, no visibility rules (a private group answers members' queries
+//! pagination except for the group list, no visibility rules (a private group answers members' queries
 //! for anyone with a valid token), no rate limits. Expired/revoked tokens
 //! get the plain `401 Unauthorized` body, whereas real GitLab may answer
 //! `{"error":"invalid_token",…}`; clients should treat any 401 alike. Blocked

@@ -121,6 +121,7 @@ impl GitLabSim {
             .route("/oauth/token", post(token))
             .route("/api/v4/user", get(current_user))
             .route("/api/v4/version", get(version))
+            .route("/api/v4/groups", get(list_groups))
             .route("/api/v4/groups/{id}/members/all/{user_id}", get(group_member_all))
             .route("/api/v4/groups/{id}/members/{user_id}", get(group_member_direct))
             .route("/api/v4/projects/{id}/members/all/{user_id}", get(project_member_all))
@@ -803,6 +804,56 @@ async fn membership(
         Some(membership) => json_response(StatusCode::OK, sim.member_json(&membership)),
         None => message(StatusCode::NOT_FOUND, "404 Not found"),
     }
+}
+
+/// `GET /api/v4/groups?min_access_level=N&per_page=P&page=K` for the token's
+/// user: GitLab's group objects (id, name, path, full_path, parent_id), paged
+/// with `X-Page`, `X-Per-Page`, `X-Next-Page` (empty on the last page) and
+/// `X-Total-Pages`. Without `min_access_level` real GitLab lists every group
+/// visible to the user; the simulator lists the user's groups either way.
+async fn list_groups(State(sim): State<GitLabSim>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
+    let (user, scopes) = match sim.authenticate(&headers, q.as_deref()) {
+        Ok(found) => found,
+        Err(response) => return *response,
+    };
+    if !has_any_scope(&scopes, &["api", "read_api"]) {
+        return insufficient_scope("api read_api");
+    }
+    let pairs: Vec<(String, String)> = q
+        .as_deref()
+        .map(|q| url::form_urlencoded::parse(q.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect())
+        .unwrap_or_default();
+    let number = |name: &str, default: u32| {
+        pairs.iter().find(|(k, _)| k == name).and_then(|(_, v)| v.parse::<u32>().ok()).unwrap_or(default)
+    };
+    let min_level = number("min_access_level", 10);
+    let per_page = number("per_page", 20).clamp(1, 100);
+    let page = number("page", 1).max(1);
+    let all = sim.world().groups_of(user.id, min_level);
+    let total_pages = u32::try_from(all.len().div_ceil(per_page as usize)).unwrap_or(u32::MAX).max(1);
+    let start = (page as usize - 1).saturating_mul(per_page as usize);
+    let items: Vec<Value> = all
+        .iter()
+        .skip(start)
+        .take(per_page as usize)
+        .map(|(id, full_path)| {
+            let path = full_path.rsplit('/').next().unwrap_or(full_path);
+            json!({"id": id, "name": path, "path": path, "full_path": full_path, "full_name": full_path.replace('/', " / ")})
+        })
+        .collect();
+    let mut response = json_response(StatusCode::OK, Value::Array(items));
+    let next = if page < total_pages { (page + 1).to_string() } else { String::new() };
+    for (name, value) in [
+        ("x-page", page.to_string()),
+        ("x-per-page", per_page.to_string()),
+        ("x-next-page", next),
+        ("x-total-pages", total_pages.to_string()),
+    ] {
+        if let Ok(value) = axum::http::HeaderValue::from_str(&value) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    response
 }
 
 async fn group_member_all(

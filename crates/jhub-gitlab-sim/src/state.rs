@@ -26,6 +26,8 @@ pub enum Endpoint {
     GroupMembers,
     /// `GET /api/v4/projects/:id/members[/all]/:user_id`
     ProjectMembers,
+    /// `GET /api/v4/groups` (the current user's groups)
+    Groups,
 }
 
 impl Endpoint {
@@ -39,6 +41,8 @@ impl Endpoint {
             Some(Endpoint::User)
         } else if path == "/api/v4/version" {
             Some(Endpoint::Version)
+        } else if path == "/api/v4/groups" {
+            Some(Endpoint::Groups)
         } else if path.starts_with("/api/v4/groups/") && path.contains("/members/") {
             Some(Endpoint::GroupMembers)
         } else if path.starts_with("/api/v4/projects/") && path.contains("/members/") {
@@ -101,6 +105,8 @@ pub(crate) struct UserRec {
 
 #[derive(Debug, Clone)]
 pub(crate) struct GroupRec {
+    pub id: u64,
+    pub full_path: String,
     pub parent: Option<usize>,
     /// user id → access level (direct memberships).
     pub members: HashMap<u64, u32>,
@@ -214,7 +220,12 @@ impl World {
                 .rsplit_once('/')
                 .and_then(|(parent, _)| group_by_path.get(&parent.to_lowercase()).copied());
             let index = groups.len();
-            groups.push(GroupRec { parent, members: member_map(&group.members) });
+            groups.push(GroupRec {
+                id: group.id,
+                full_path: group.full_path.clone(),
+                parent,
+                members: member_map(&group.members),
+            });
             group_by_path.insert(group.full_path.to_lowercase(), index);
             group_by_id.insert(group.id, index);
         }
@@ -313,6 +324,18 @@ impl World {
             current = group.parent;
         }
         best
+    }
+
+    /// `GET /groups?min_access_level=N`: the groups where the user's access
+    /// (direct or inherited from an ancestor) is at least `min_level`, in
+    /// full-path order, as `(id, full_path)`.
+    pub fn groups_of(&self, user_id: u64, min_level: u32) -> Vec<(u64, String)> {
+        let mut out: Vec<(u64, String)> = (0..self.groups.len())
+            .filter(|i| self.level_in_group_chain(*i, user_id, true).is_some_and(|l| l >= min_level))
+            .filter_map(|i| self.groups.get(i).map(|g| (g.id, g.full_path.clone())))
+            .collect();
+        out.sort_by(|a, b| a.1.cmp(&b.1));
+        out
     }
 
     /// `GET /groups/:id/members[/all]/:user_id`: the membership with the

@@ -37,6 +37,22 @@ pub struct FakeSpawner {
     api_tokens: Mutex<HashMap<(String, String), String>>,
     pub starts: AtomicUsize,
     pub stops: AtomicUsize,
+    /// Replaces the built-in options check (tests plug the real profile
+    /// rules of `jhub-podspec` in here).
+    pub options_check: Option<OptionsCheck>,
+}
+
+/// A `validate_options` implementation for [`FakeSpawner`].
+#[derive(Clone)]
+pub struct OptionsCheck(pub Arc<CheckFn>);
+
+/// The signature of an [`OptionsCheck`].
+pub type CheckFn = dyn Fn(&SpawnUser, &Value) -> Result<Value, SpawnError> + Send + Sync;
+
+impl std::fmt::Debug for OptionsCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OptionsCheck")
+    }
 }
 
 impl FakeSpawner {
@@ -105,7 +121,10 @@ pub async fn serve_ok(cancel: CancellationToken) -> std::io::Result<String> {
 
 #[async_trait]
 impl Spawner for FakeSpawner {
-    fn validate_options(&self, _user: &SpawnUser, _server: &str, options: &Value) -> Result<Value, SpawnError> {
+    fn validate_options(&self, user: &SpawnUser, _server: &str, options: &Value) -> Result<Value, SpawnError> {
+        if let Some(check) = &self.options_check {
+            return (check.0)(user, options);
+        }
         if options.as_object().is_some_and(|o| o.get("invalid").is_some()) {
             return Err(SpawnError::InvalidOptions("option 'invalid' is not accepted".into()));
         }

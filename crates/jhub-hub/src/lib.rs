@@ -36,4 +36,4 @@ pub use hub::Hub;
 pub use identity::{Identity, Principal, TokenInfo};
 pub use lifecycle::{SpawnCommand, SpawnTicket, StopReason, StopTicket};
 pub use progress::{ProgressSnapshot, SpawnOutcome};
-pub use settings::{HubSettings, RoleSpec, ServiceSpec};
+pub use settings::{GroupSpec, HubSettings, RoleSpec, ServiceSpec};

@@ -185,11 +185,10 @@ impl Hub {
             Some(options) => options,
             None => stored_options.unwrap_or_else(|| json!({})),
         };
-        let options = self
-            .inner
-            .spawner
-            .validate_options(&spawn_user, &server, &options)
-            .map_err(|e| HubError::Invalid(e.to_string()))?;
+        let options = self.inner.spawner.validate_options(&spawn_user, &server, &options).map_err(|e| match e {
+            SpawnError::NotPermitted(message) => HubError::Denied(message),
+            other => HubError::Invalid(other.to_string()),
+        })?;
 
         let gate = self.gate().await;
         let now = self.now();

@@ -32,6 +32,14 @@ pub struct RoleSpec {
     pub services: Vec<String>,
 }
 
+/// One entry of `JupyterHub.load_groups` (JupyterHub 5).
+#[derive(Debug, Clone, Default)]
+pub struct GroupSpec {
+    pub name: String,
+    pub users: Vec<String>,
+    pub properties: Option<serde_json::Value>,
+}
+
 /// Hub behaviour settings.
 #[derive(Debug, Clone)]
 pub struct HubSettings {
@@ -78,6 +86,8 @@ pub struct HubSettings {
     /// Also create these users at startup (`Authenticator.allowed_users`).
     pub initial_users: Vec<String>,
     pub roles: Vec<RoleSpec>,
+    /// `JupyterHub.load_groups`, applied before the roles.
+    pub load_groups: Vec<GroupSpec>,
     pub services: Vec<ServiceSpec>,
     /// `JupyterHub.extra_user_scopes`.
     pub extra_user_scopes: Vec<String>,
@@ -125,6 +135,7 @@ impl HubSettings {
             admin_users: Vec::new(),
             initial_users: Vec::new(),
             roles: Vec::new(),
+            load_groups: Vec::new(),
             services: Vec::new(),
             extra_user_scopes: Vec::new(),
             custom_scopes: Vec::new(),

@@ -201,7 +201,18 @@ impl Hub {
     // ----- groups -----
 
     pub async fn create_group(&self, name: &str, members: &[String]) -> HubResult<Group> {
-        if name.is_empty() || name.contains('/') || name.chars().any(char::is_control) {
+        if name.contains('/') {
+            return Err(HubError::Invalid(format!("Invalid group name: {name:?}")));
+        }
+        self.create_group_named(name, members).await
+    }
+
+    /// Creates a group whose name may contain `/`: GitLab subgroups arrive
+    /// by full path (`lab/gpu`) through `manage_groups`, `load_groups` and
+    /// `load_roles`, as in JupyterHub, whose database accepts any name; only
+    /// the REST API (one path segment) cannot create them.
+    async fn create_group_named(&self, name: &str, members: &[String]) -> HubResult<Group> {
+        if name.is_empty() || name.chars().any(char::is_control) || name.len() > 255 {
             return Err(HubError::Invalid(format!("Invalid group name: {name:?}")));
         }
         let _gate = self.gate().await;
@@ -300,6 +311,74 @@ impl Hub {
             }
         }
         state.permissions_generation += 1;
+        Ok(())
+    }
+
+    /// Makes `user`'s groups exactly `groups` (JupyterHub `User.sync_groups`,
+    /// used with `Authenticator.manage_groups`): missing groups are created,
+    /// the user joins the listed ones and leaves every other group. Returns
+    /// whether anything changed.
+    pub async fn sync_user_groups(&self, user: &str, groups: &[String]) -> HubResult<bool> {
+        let wanted: BTreeSet<&str> = groups.iter().map(String::as_str).filter(|g| !g.is_empty()).collect();
+        let current: BTreeSet<String> = {
+            let state = self.read();
+            let entry = state.user(user).ok_or_else(|| HubError::NotFound(format!("No such user: {user}")))?;
+            state.group_names_of(entry).into_iter().collect()
+        };
+        let member = [user.to_string()];
+        let mut changed = false;
+        for group in &wanted {
+            if current.contains(*group) {
+                continue;
+            }
+            if self.read().group(group).is_none() {
+                match self.create_group_named(group, &[]).await {
+                    Ok(_) | Err(HubError::Conflict(_)) => {}
+                    Err(err) => return Err(err),
+                }
+            }
+            self.add_group_members(group, &member).await?;
+            changed = true;
+        }
+        for group in current.iter().filter(|g| !wanted.contains(g.as_str())) {
+            self.remove_group_members(group, &member).await?;
+            changed = true;
+        }
+        if changed {
+            tracing::info!(user, groups = ?wanted, "user groups synced from the authenticator");
+        }
+        Ok(changed)
+    }
+
+    /// `JupyterHub.load_groups` at startup: each group is created if
+    /// missing and gets the listed members (created if missing) and, when
+    /// given, its properties. Like JupyterHub 5 it only adds members.
+    pub(crate) async fn apply_load_groups(&self) -> HubResult<()> {
+        let specs = self.inner.settings.load_groups.clone();
+        for spec in &specs {
+            self.create_users(&spec.users, false).await?;
+            if self.read().group(&spec.name).is_none() {
+                match self.create_group_named(&spec.name, &[]).await {
+                    Ok(_) | Err(HubError::Conflict(_)) => {}
+                    Err(err) => return Err(err),
+                }
+            }
+            let missing: Vec<String> = {
+                let state = self.read();
+                let members = state.group(&spec.name).map(|g| g.members.clone()).unwrap_or_default();
+                spec.users
+                    .iter()
+                    .filter(|u| state.user_ids.get(*u).is_none_or(|id| !members.contains(id)))
+                    .cloned()
+                    .collect()
+            };
+            if !missing.is_empty() {
+                self.add_group_members(&spec.name, &missing).await?;
+            }
+            if let Some(properties) = &spec.properties {
+                self.set_group_properties(&spec.name, properties.clone()).await?;
+            }
+        }
         Ok(())
     }
 
@@ -447,6 +526,30 @@ impl Hub {
         Ok(())
     }
 
+    /// JupyterHub's `init_users` check of existing users: names failing
+    /// `is_valid` (the authenticator's `validate_username`) are deleted when
+    /// `delete` (`Authenticator.delete_invalid_users`), otherwise only
+    /// reported. Returns the invalid names.
+    pub async fn check_invalid_users(&self, is_valid: &(dyn Fn(&str) -> bool + Sync), delete: bool) -> Vec<String> {
+        let invalid: Vec<String> =
+            self.read().users.values().map(|e| e.user.name.clone()).filter(|n| !is_valid(n)).collect();
+        for name in &invalid {
+            if delete {
+                tracing::warn!(user = %name, "deleting invalid user from the hub database (delete_invalid_users)");
+                if let Err(err) = self.delete_user(name).await {
+                    tracing::error!(user = %name, error = %err, "could not delete the invalid user");
+                }
+            } else {
+                tracing::warn!(
+                    user = %name,
+                    "user in the database does not pass the authenticator's username validation; set \
+                     Authenticator.delete_invalid_users: true to delete such users at startup"
+                );
+            }
+        }
+        invalid
+    }
+
     /// Applies configured admins, users, services and roles at startup.
     pub(crate) async fn apply_configured_entities(&self) -> HubResult<()> {
         let settings = self.inner.settings.clone();
@@ -472,8 +575,20 @@ impl Hub {
             )
             .await?;
         }
+        self.apply_load_groups().await?;
         for role in &settings.roles {
             self.create_users(&role.users, false).await?;
+            // JupyterHub creates the groups a configured role names, so a
+            // role for a GitLab group (`manage_groups`) applies to its
+            // members as soon as they log in.
+            for group in &role.groups {
+                if self.read().group(group).is_none() {
+                    match self.create_group_named(group, &[]).await {
+                        Ok(_) | Err(HubError::Conflict(_)) => {}
+                        Err(err) => return Err(err),
+                    }
+                }
+            }
             let _gate = self.gate().await;
             let scopes = self
                 .inner

@@ -426,3 +426,65 @@ async fn a_quiet_sweep_makes_one_proxy_read_and_no_spawner_calls() {
     assert_eq!(f.spawner.starts.load(std::sync::atomic::Ordering::Relaxed), starts);
     assert_eq!(f.spawner.stops.load(std::sync::atomic::Ordering::Relaxed), stops);
 }
+
+/// `JupyterHub.load_groups` creates groups (names may be GitLab full paths)
+/// with their members and properties at start, and only adds members: a
+/// restart with a shorter list keeps who joined. Roles naming a group that
+/// does not exist yet create it, as JupyterHub does.
+#[tokio::test]
+async fn load_groups_and_role_groups_exist_from_the_start() {
+    let store = Store::connect("sqlite::memory:").await.unwrap();
+    let mut s = settings();
+    s.load_groups = vec![
+        jhub_hub::GroupSpec { name: "lab/gpu".into(), users: vec!["ann".into(), "bob".into()], properties: None },
+        jhub_hub::GroupSpec { name: "lab".into(), users: vec![], properties: Some(json!({"quota": 2})) },
+    ];
+    s.roles.push(jhub_hub::RoleSpec {
+        name: "gpu-readers".into(),
+        description: None,
+        scopes: vec!["read:users:name".into()],
+        users: vec![],
+        groups: vec!["lab/ml".into()],
+        services: vec![],
+    });
+    let f = fixture_with(
+        s.clone(),
+        store.clone(),
+        Arc::new(FakeSpawner::serving()),
+        Arc::new(MemoryProxy::default()),
+        start_clock(),
+    )
+    .await;
+    {
+        let state = f.hub.read();
+        assert_eq!(state.group_names_of(state.user("ann").unwrap()), ["lab/gpu"]);
+        assert_eq!(state.group("lab").unwrap().group.properties, json!({"quota": 2}));
+        assert!(state.group("lab/ml").is_some(), "the role's group is created");
+    }
+    // A user synced into the role's group gets the role (manage_groups path).
+    assert!(f.hub.sync_user_groups("ann", &["lab/ml".to_string()]).await.unwrap());
+    {
+        let state = f.hub.read();
+        let ann = state.user("ann").unwrap();
+        assert_eq!(state.group_names_of(ann), ["lab/ml"], "sync makes the groups exactly the list");
+        assert_eq!(state.effective_role_names(ann), ["gpu-readers"]);
+    }
+    assert!(!f.hub.sync_user_groups("ann", &["lab/ml".to_string()]).await.unwrap(), "nothing to change");
+}
+
+/// `Authenticator.delete_invalid_users`: users failing the authenticator's
+/// username validation are deleted at start when set, else only reported.
+#[tokio::test]
+async fn invalid_users_are_deleted_only_when_configured() {
+    let store = Store::connect("sqlite::memory:").await.unwrap();
+    let mut s = settings();
+    s.initial_users = vec!["ann".into(), "x-robot".into()];
+    let f =
+        fixture_with(s, store, Arc::new(FakeSpawner::serving()), Arc::new(MemoryProxy::default()), start_clock()).await;
+    let valid = |name: &str| !name.starts_with("x-");
+    assert_eq!(f.hub.check_invalid_users(&valid, false).await, ["x-robot"]);
+    assert!(f.hub.read().user("x-robot").is_some(), "reported, kept");
+    assert_eq!(f.hub.check_invalid_users(&valid, true).await, ["x-robot"]);
+    assert!(f.hub.read().user("x-robot").is_none(), "deleted");
+    assert!(f.hub.read().user("ann").is_some());
+}

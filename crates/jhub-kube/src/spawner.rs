@@ -559,11 +559,21 @@ impl KubeSpawner {
         let user = &request.user;
         let server = request.server_name.as_str();
         let options = options_map(&request.user_options).map_err(|e| StartError::Invalid(e.to_string()))?;
-        let resolved = profiles::resolve(&self.base, &options).map_err(|e| StartError::Invalid(e.to_string()))?;
+        // Group membership may have changed since the options were
+        // validated: resolve again with the groups of this spawn.
+        let resolved = profiles::resolve_for(&self.base, &options, &user.groups)
+            .map_err(|e| StartError::Invalid(e.to_string()))?;
         for stray in &resolved.stray_attributes {
             tracing::info!(user = %user.name, setting = %stray.name, suggestion = ?stray.suggestion,
                 "profile override is not a KubeSpawner setting and has no effect");
         }
+        for dep in &resolved.deprecated_names {
+            tracing::warn!(user = %user.name, setting = dep.name, use_instead = dep.use_instead,
+                "profile override uses a deprecated KubeSpawner name; applied under its new name");
+        }
+        // The resolved profile travels with the resources into the server
+        // event log (Started/Ready), where usage accounting reads it.
+        let profile = resolved.selection.as_ref().map(|s| s.slug.clone());
         let cfg = resolved.config;
         let failed = |e: manifest::ManifestError| StartError::Failed(e.to_string());
         // Names come from the base config (a profile cannot rename objects), like KubeSpawner.
@@ -625,7 +635,7 @@ impl KubeSpawner {
                 Ok(Started {
                     url: self.pod_url(&cfg, &ip, user, server, &names),
                     state: names.state(cfg.storage_pvc_ensure),
-                    resources: resolved_resources(&cfg),
+                    resources: with_profile(resolved_resources(&cfg), profile.as_deref(), &user.groups),
                 })
             }
             Err(err) => {
@@ -641,11 +651,26 @@ impl KubeSpawner {
     }
 }
 
+/// Adds the resolved profile slug (`null` without a profile list) and the
+/// groups the spawn was resolved for to the recorded resources.
+fn with_profile(mut resources: Value, profile: Option<&str>, groups: &[String]) -> Value {
+    if let Some(map) = resources.as_object_mut() {
+        map.insert("profile".into(), profile.map_or(Value::Null, |p| Value::String(p.to_string())));
+        map.insert("groups".into(), Value::from(groups.to_vec()));
+    }
+    resources
+}
+
 #[async_trait]
 impl Spawner for KubeSpawner {
-    fn validate_options(&self, _user: &SpawnUser, _server_name: &str, options: &Value) -> Result<Value, SpawnError> {
+    fn validate_options(&self, user: &SpawnUser, _server_name: &str, options: &Value) -> Result<Value, SpawnError> {
         let map = options_map(options)?;
-        profiles::resolve(&self.base, &map).map_err(|e| SpawnError::InvalidOptions(e.to_string()))?;
+        profiles::resolve_for(&self.base, &map, &user.groups).map_err(|e| match e {
+            profiles::UserOptionsError::ProfileNotAllowed { .. } | profiles::UserOptionsError::NoProfileAllowed => {
+                SpawnError::NotPermitted(e.to_string())
+            }
+            other => SpawnError::InvalidOptions(other.to_string()),
+        })?;
         Ok(Value::Object(map))
     }
 

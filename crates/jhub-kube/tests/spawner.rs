@@ -48,6 +48,8 @@ async fn gpu_profile_runs_on_the_a100_node_with_one_gpu_and_reports_progress() {
                "dns_name": "jupyter-alice.jhub.svc.cluster.local", "pvc_name": "claim-alice"})
     );
     assert_eq!(started.resources["extra_resource_limits"], json!({"nvidia.com/gpu": "1"}));
+    // The resolved profile is recorded with the resources (server event log).
+    assert_eq!(started.resources["profile"], "gpu-fen-qu");
     // The token travels in the pod spec, as with KubeSpawner.
     let env_vars = pod.pointer("/spec/containers/0/env").and_then(Value::as_array).unwrap();
     assert!(env_vars.iter().any(|e| e["name"] == "JUPYTERHUB_API_TOKEN" && e["value"] == "token-of-alice"));
@@ -622,5 +624,27 @@ async fn connect_by_url_and_by_kubeconfig() {
         panic!("a missing kubeconfig must fail")
     };
     assert!(missing.to_string().contains("/nonexistent/kubeconfig"), "{missing}");
+    env.stop().await;
+}
+
+/// A profile limited with `allowed_groups` is refused, naming it, as
+/// `NotPermitted` (the API's 403); a member of the group may use it.
+#[tokio::test]
+async fn group_scoped_profiles_are_refused_to_outsiders() {
+    let env = Env::seed().await;
+    let mut cfg = seed_config();
+    if let Some(profiles) = cfg.profile_list.as_array_mut() {
+        profiles[1]["allowed_groups"] = json!(["lab/gpu"]);
+    }
+    let spawner = env.spawner(cfg).await;
+    let outsider = user("alice", 1);
+    match spawner.validate_options(&outsider, "", &gpu("P100x1")) {
+        Err(SpawnError::NotPermitted(message)) => assert!(message.contains("'gpu-fen-qu'"), "{message}"),
+        other => panic!("{other:?}"),
+    }
+    let mut member = user("bob", 2);
+    member.groups = vec!["lab/gpu".into()];
+    assert!(spawner.validate_options(&member, "", &gpu("P100x1")).is_ok());
+    drop(spawner);
     env.stop().await;
 }

@@ -239,6 +239,9 @@ pub struct SpawnerConfig {
     // ---- spawn form
     /// List of profiles, or mapping taken in sorted key order.
     pub profile_list: Value,
+    /// JupyterHub 5 `Spawner.group_overrides`: `{key: {groups: [...],
+    /// spawner_override: {...}}}`, applied before the profile.
+    pub group_overrides: Dict,
     /// HTML form replacing the profile form.
     pub options_form: String,
     /// Jinja template replacing the profile form.
@@ -362,6 +365,7 @@ impl Default for SpawnerConfig {
             ssl_alt_names: Vec::new(),
             ssl_alt_names_include_local: false,
             profile_list: empty_list(),
+            group_overrides: Dict::new(),
             options_form: String::new(),
             profile_form_template: String::new(),
             additional_profile_form_template_paths: Vec::new(),
@@ -430,6 +434,29 @@ fn normalise(kind: TraitKind, value: Value) -> Result<Value, TraitValueError> {
         (TraitKind::List, Value::String(s)) => Value::Array(vec![Value::String(s)]),
         (_, value) => value,
     })
+}
+
+/// Renames deprecated KubeSpawner names in a `kubespawner_override` to the
+/// traits they stand for ([`traits::deprecated`]), keeping the order:
+/// KubeSpawner sets override keys one after another (`setattr`, the
+/// deprecated ones through properties), so when both `image` and
+/// `image_spec` are given the later one wins, as here. Returns the
+/// deprecated names used, for warnings.
+pub fn canonical_override(overrides: &Dict) -> (Dict, Vec<&'static traits::DeprecatedTrait>) {
+    let mut out = Dict::new();
+    let mut used = Vec::new();
+    for (name, value) in overrides {
+        match traits::deprecated(name) {
+            Some(dep) => {
+                used.push(dep);
+                out.insert(dep.use_instead.to_string(), value.clone());
+            }
+            None => {
+                out.insert(name.clone(), value.clone());
+            }
+        }
+    }
+    (out, used)
 }
 
 /// KubeSpawner's `recursive_update`: mappings merge key by key, `null`
@@ -555,6 +582,8 @@ impl SpawnerConfig {
     /// unknown key with a mapping value is an error. On error nothing of this
     /// override is applied.
     pub fn apply_override(&mut self, overrides: &Dict) -> Result<Vec<StrayAttribute>, Vec<(String, SetTraitError)>> {
+        let (overrides, _) = canonical_override(overrides);
+        let overrides = &overrides;
         let mut map = self.to_traits();
         let mut strays = Vec::new();
         let mut problems = Vec::new();

@@ -121,6 +121,17 @@ pub struct Profile {
     pub kubespawner_override: Dict,
     /// In definition order.
     pub options: Vec<ProfileOption>,
+    /// jhub's `allowed_groups: [...]`: only members of one of these hub
+    /// groups may see and use the profile; `None` (the key absent) means
+    /// everyone. KubeSpawner ignores the key, so the same values load there.
+    pub allowed_groups: Option<Vec<String>>,
+}
+
+impl Profile {
+    /// Whether a user in `groups` may use this profile.
+    pub fn allows(&self, groups: &[String]) -> bool {
+        self.allowed_groups.as_ref().is_none_or(|allowed| allowed.iter().any(|g| groups.contains(g)))
+    }
 }
 
 /// An initialised `profile_list` (KubeSpawner's `_get_initialized_profile_list`).
@@ -162,6 +173,13 @@ pub enum UserOptionsError {
     NoDefaultChoice { profile: String, option: String },
     #[error("user_options must be a JSON object, not {given}")]
     NotAnObject { given: String },
+    /// The profile exists but is limited (`allowed_groups`) to groups the
+    /// user is not in. The API answers 403.
+    #[error("You are not allowed to use profile '{profile}': it is limited to members of certain groups")]
+    ProfileNotAllowed { profile: String },
+    /// Every profile is limited to groups the user is not in.
+    #[error("No profile is available to you: every profile is limited to members of certain groups")]
+    NoProfileAllowed,
     /// The chosen overrides do not fit KubeSpawner's settings (normally
     /// caught at config time; `{value}` substitutions can still fail here).
     #[error("The settings of profile '{profile}' cannot be applied: {message}")]
@@ -200,6 +218,9 @@ pub struct ResolvedOptions {
     pub selection: Option<Selection>,
     /// Override keys that are not traits (no effect; log them with their suggestion).
     pub stray_attributes: Vec<StrayAttribute>,
+    /// Deprecated KubeSpawner names the overrides used (applied under their
+    /// new name, like KubeSpawner; log them as warnings).
+    pub deprecated_names: Vec<&'static crate::traits::DeprecatedTrait>,
 }
 
 fn python_truthy(value: Option<&Value>) -> bool {
@@ -346,7 +367,21 @@ impl ProfileList {
                 message: "must be a mapping of option key → option".into(),
             }),
         }
+        let allowed_groups = match map.get("allowed_groups") {
+            None | Some(Value::Null) => None,
+            Some(Value::Array(items)) if items.iter().all(Value::is_string) => {
+                Some(items.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+            }
+            Some(_) => {
+                errors.push(ProfileListError {
+                    path: format!("{path}.allowed_groups"),
+                    message: "must be a list of group names".into(),
+                });
+                Some(Vec::new())
+            }
+        };
         Some(Profile {
+            allowed_groups,
             slug,
             display_name,
             description: map.get("description").filter(|v| python_truthy(Some(v))).map(|v| text(Some(v))),
@@ -448,6 +483,47 @@ impl ProfileList {
                 regex,
             },
         })
+    }
+
+    /// The profiles a user in `groups` may use (`allowed_groups`), with the
+    /// default moved to the first of them when the configured default is
+    /// not among them.
+    pub fn for_groups(&self, groups: &[String]) -> ProfileList {
+        let mut profiles: Vec<Profile> = self.profiles.iter().filter(|p| p.allows(groups)).cloned().collect();
+        if !profiles.iter().any(|p| p.default)
+            && let Some(first) = profiles.first_mut()
+        {
+            first.default = true;
+        }
+        ProfileList { profiles }
+    }
+
+    /// Whether any profile is limited to groups.
+    pub fn is_group_scoped(&self) -> bool {
+        self.profiles.iter().any(|p| p.allowed_groups.is_some())
+    }
+
+    /// [`ProfileList::validate`] for a user in `groups`: a profile limited to
+    /// other groups is refused by name ([`UserOptionsError::ProfileNotAllowed`]),
+    /// the default is the first profile the user may use. The selection
+    /// indexes the list returned alongside it.
+    pub fn validate_for(
+        &self,
+        options: &UserOptions,
+        groups: &[String],
+    ) -> Result<(ProfileList, Option<Selection>), UserOptionsError> {
+        let visible = self.for_groups(groups);
+        if let Some(Value::String(slug)) = options.get("profile").filter(|v| python_truthy(Some(v)))
+            && self.profiles.iter().any(|p| &p.slug == slug)
+            && !visible.profiles.iter().any(|p| &p.slug == slug)
+        {
+            return Err(UserOptionsError::ProfileNotAllowed { profile: slug.clone() });
+        }
+        if visible.is_empty() && !self.is_empty() {
+            return Err(UserOptionsError::NoProfileAllowed);
+        }
+        let selection = visible.validate(options)?;
+        Ok((visible, selection))
     }
 
     /// Whether no profiles are configured (then no form is shown).
@@ -571,6 +647,7 @@ impl ProfileList {
             profile: profile.slug.clone(),
             message: errors.iter().map(|(_, e)| e.to_string()).collect::<Vec<_>>().join("; "),
         };
+        let mut deprecated = crate::config::canonical_override(&profile.kubespawner_override).1;
         strays.extend(config.apply_override(&profile.kubespawner_override).map_err(fail)?);
         for (key, value) in &selection.options {
             let Some(option) = profile.options.iter().find(|o| &o.key == key) else { continue };
@@ -584,9 +661,15 @@ impl ProfileList {
                     option.choice(choice).map(|c| c.kubespawner_override.clone()).unwrap_or_default()
                 }
             };
+            deprecated.extend(crate::config::canonical_override(&overrides).1);
             strays.extend(config.apply_override(&overrides).map_err(fail)?);
         }
-        Ok(ResolvedOptions { config, selection: Some(selection.clone()), stray_attributes: strays })
+        Ok(ResolvedOptions {
+            config,
+            selection: Some(selection.clone()),
+            stray_attributes: strays,
+            deprecated_names: deprecated,
+        })
     }
 
     /// The spawn form's content: every profile, which one is checked and
@@ -685,8 +768,67 @@ pub fn resolve(cfg: &SpawnerConfig, options: &UserOptions) -> Result<ResolvedOpt
     })?;
     match list.validate(options)? {
         Some(selection) => list.apply(cfg, &selection),
-        None => Ok(ResolvedOptions { config: cfg.clone(), selection: None, stray_attributes: Vec::new() }),
+        None => Ok(ResolvedOptions {
+            config: cfg.clone(),
+            selection: None,
+            stray_attributes: Vec::new(),
+            deprecated_names: Vec::new(),
+        }),
     }
+}
+
+/// What a spawn for a user in `groups` gets, as JupyterHub 5 + KubeSpawner
+/// 7.1 compute it: first `Spawner.group_overrides` ([`apply_group_overrides`]),
+/// then the profile list (possibly changed by those overrides) limited to the
+/// profiles the groups may use (`allowed_groups`), then the selected
+/// profile's overrides. The selection's slug names the resolved profile.
+pub fn resolve_for(
+    cfg: &SpawnerConfig,
+    options: &UserOptions,
+    groups: &[String],
+) -> Result<ResolvedOptions, UserOptionsError> {
+    let (grouped, _) = apply_group_overrides(cfg, groups)?;
+    let list = ProfileList::from_config(&grouped.profile_list).map_err(|errors| UserOptionsError::Override {
+        profile: String::new(),
+        message: errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "),
+    })?;
+    match list.validate_for(options, groups)? {
+        (visible, Some(selection)) => visible.apply(&grouped, &selection),
+        (_, None) => Ok(ResolvedOptions {
+            config: grouped,
+            selection: None,
+            stray_attributes: Vec::new(),
+            deprecated_names: Vec::new(),
+        }),
+    }
+}
+
+/// JupyterHub 5's `Spawner.apply_group_overrides`: for each entry of
+/// `group_overrides` in sorted key order whose `groups` share a name with
+/// the user's groups, its `spawner_override` is applied (mappings merge,
+/// like a profile's `kubespawner_override`). Returns the keys applied.
+pub fn apply_group_overrides(
+    cfg: &SpawnerConfig,
+    groups: &[String],
+) -> Result<(SpawnerConfig, Vec<String>), UserOptionsError> {
+    let mut out = cfg.clone();
+    let mut applied = Vec::new();
+    let mut keys: Vec<&String> = cfg.group_overrides.keys().collect();
+    keys.sort();
+    for key in keys {
+        let Some(entry) = cfg.group_overrides.get(key) else { continue };
+        let members = entry.get("groups").and_then(Value::as_array).cloned().unwrap_or_default();
+        if !members.iter().filter_map(Value::as_str).any(|g| groups.iter().any(|mine| mine == g)) {
+            continue;
+        }
+        let overrides = entry.get("spawner_override").and_then(Value::as_object).cloned().unwrap_or_default();
+        out.apply_override(&overrides).map_err(|errors| UserOptionsError::Override {
+            profile: format!("group_overrides.{key}"),
+            message: errors.iter().map(|(_, e)| e.to_string()).collect::<Vec<_>>().join("; "),
+        })?;
+        applied.push(key.clone());
+    }
+    Ok((out, applied))
 }
 
 /// Form fields (or query arguments) → `user_options`, as KubeSpawner's
@@ -1077,5 +1219,73 @@ mod tests {
         assert_eq!(problems.len(), 3, "{text:#?}");
         let bad = check_profile_list(&json!([{"slug": "x"}]), "p", &SpawnerConfig::default());
         assert_eq!(bad[0].path, "p[0].display_name");
+    }
+
+    fn opts(v: Value) -> UserOptions {
+        v.as_object().cloned().unwrap_or_default()
+    }
+
+    fn group_scoped() -> SpawnerConfig {
+        let mut cfg = SpawnerConfig::default();
+        cfg.set_traits(
+            json!({
+                "profile_list": [
+                    {"display_name": "CPU", "slug": "cpu", "kubespawner_override": {"cpu_limit": 2}},
+                    {"display_name": "GPU", "slug": "gpu", "default": true, "allowed_groups": ["lab/gpu"],
+                     "kubespawner_override": {"extra_resource_limits": {"nvidia.com/gpu": "1"}}}
+                ],
+                "group_overrides": {
+                    "02-gpu": {"groups": ["lab/gpu"], "spawner_override": {"cpu_limit": 16, "environment": {"B": "2"}}},
+                    "01-all": {"groups": ["lab", "lab/gpu"], "spawner_override": {"environment": {"A": "1"}, "cpu_limit": 4}}
+                }
+            })
+            .as_object()
+            .unwrap(),
+        )
+        .unwrap();
+        cfg
+    }
+
+    #[test]
+    fn allowed_groups_limit_profiles_and_the_default_moves() {
+        let cfg = group_scoped();
+        let lab = vec!["lab".to_string()];
+        let gpu = vec!["lab".to_string(), "lab/gpu".to_string()];
+        let list = ProfileList::from_config(&cfg.profile_list).unwrap();
+        assert_eq!(list.for_groups(&gpu).slugs(), "cpu, gpu");
+        let visible = list.for_groups(&lab);
+        assert_eq!(visible.slugs(), "cpu");
+        assert!(visible.profiles[0].default, "the configured default is hidden: the first visible one is default");
+        // Asking for the hidden profile names it; the default is what the user may use.
+        let err = resolve_for(&cfg, &opts(json!({"profile": "gpu"})), &lab).unwrap_err();
+        assert_eq!(err, UserOptionsError::ProfileNotAllowed { profile: "gpu".into() });
+        assert!(err.to_string().contains("'gpu'"));
+        assert_eq!(resolve_for(&cfg, &UserOptions::new(), &lab).unwrap().selection.unwrap().slug, "cpu");
+        assert_eq!(resolve_for(&cfg, &UserOptions::new(), &gpu).unwrap().selection.unwrap().slug, "gpu");
+        // Nobody outside both groups gets anything but CPU; no groups at all still gets CPU.
+        assert_eq!(resolve_for(&cfg, &UserOptions::new(), &[]).unwrap().selection.unwrap().slug, "cpu");
+        // Unknown profiles stay 400-style errors.
+        assert!(matches!(
+            resolve_for(&cfg, &opts(json!({"profile": "tpu"})), &gpu),
+            Err(UserOptionsError::UnknownProfile { .. })
+        ));
+    }
+
+    #[test]
+    fn group_overrides_apply_in_key_order_before_the_profile() {
+        let cfg = group_scoped();
+        let gpu = vec!["lab/gpu".to_string()];
+        let (grouped, applied) = apply_group_overrides(&cfg, &gpu).unwrap();
+        assert_eq!(applied, ["01-all", "02-gpu"]);
+        assert_eq!(grouped.cpu_limit, Some(16.0), "02-gpu comes after 01-all");
+        assert_eq!(grouped.environment.get("A"), Some(&json!("1")));
+        assert_eq!(grouped.environment.get("B"), Some(&json!("2")), "mappings merge");
+        let (plain, none) = apply_group_overrides(&cfg, &["other".to_string()]).unwrap();
+        assert!(none.is_empty());
+        assert_eq!(plain.cpu_limit, cfg.cpu_limit);
+        // The profile's override comes last: the CPU profile sets 2 over the group's 4.
+        let resolved = resolve_for(&cfg, &opts(json!({"profile": "cpu"})), &["lab".to_string()]).unwrap();
+        assert_eq!(resolved.config.cpu_limit, Some(2.0));
+        assert_eq!(resolved.config.environment.get("A"), Some(&json!("1")));
     }
 }

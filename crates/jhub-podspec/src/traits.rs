@@ -145,7 +145,7 @@ static TRAITS: &[TraitDef] = traits! {
     "fs_gid": Int, "Pod securityContext.fsGroup; null omits it.";
     "get_pod_url": Any, "Python hook computing the pod URL (not supported by jhub; ignored).";
     "gid": Int, "Container runAsGroup; null omits it.";
-    "group_overrides": Any, "Per-group overrides (Python or dict; not supported by jhub; ignored).";
+    "group_overrides": Dict, "Per-group overrides (JupyterHub 5): {key: {groups: [...], spawner_override: {...}}}, applied before the profile.";
     "handle_legacy_names": Bool, "Adopt PVCs named by the pre-7 escape scheme. Default true.";
     "http_timeout": Int, "Seconds the hub waits for the started server to answer HTTP. Default 30.";
     "hub_connect_ip": OptStr, "IP or host the server uses to reach the hub.";
@@ -235,6 +235,97 @@ pub fn lookup(name: &str) -> Option<&'static TraitDef> {
     TRAITS.binary_search_by(|def| def.name.cmp(name)).ok().map(|idx| &TRAITS[idx])
 }
 
+/// A deprecated KubeSpawner trait name and the trait it stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeprecatedTrait {
+    /// The old name (`image_spec`).
+    pub name: &'static str,
+    /// The trait it maps to (`image`).
+    pub use_instead: &'static str,
+    /// The KubeSpawner version that deprecated it.
+    pub since: &'static str,
+    /// KubeSpawner 7.1 does not actually honour this name (see [`deprecated`]).
+    pub upstream_ignores: bool,
+}
+
+const fn dep(name: &'static str, use_instead: &'static str, since: &'static str) -> DeprecatedTrait {
+    DeprecatedTrait { name, use_instead, since, upstream_ignores: false }
+}
+
+/// KubeSpawner 7.1's `_deprecated_traits`: `image_spec` (0.10) and the 0.9
+/// bulk renames (`singleuser_<x>` → `<x>`, `user_storage_<x>` →
+/// `storage_<x>`), sorted by name. KubeSpawner moves them to their new name
+/// in `c.KubeSpawner` config (the new name wins when both are set) and
+/// forwards them as properties when a `kubespawner_override` sets them.
+///
+/// Two deliberate differences ("compatible, not bug-compatible"):
+/// - `singleuser_image_spec` maps straight to `image` (KubeSpawner turns it
+///   into `image_spec`, which config then drops as unrecognised);
+/// - `singleuser_allow_privilege_escalation` and `singleuser_lifecycle_hooks`
+///   are honoured: KubeSpawner 7.1's list lacks the comma between them
+///   (`"…escalation" "singleuser_lifecycle_hooks"` is one string), so it
+///   ignores both; jhub maps them and its warning says so.
+const DEPRECATED: &[DeprecatedTrait] = &[
+    dep("image_spec", "image", "0.10"),
+    DeprecatedTrait {
+        name: "singleuser_allow_privilege_escalation",
+        use_instead: "allow_privilege_escalation",
+        since: "0.9",
+        upstream_ignores: true,
+    },
+    dep("singleuser_extra_annotations", "extra_annotations", "0.9"),
+    dep("singleuser_extra_container_config", "extra_container_config", "0.9"),
+    dep("singleuser_extra_containers", "extra_containers", "0.9"),
+    dep("singleuser_extra_labels", "extra_labels", "0.9"),
+    dep("singleuser_extra_pod_config", "extra_pod_config", "0.9"),
+    dep("singleuser_fs_gid", "fs_gid", "0.9"),
+    dep("singleuser_image_pull_policy", "image_pull_policy", "0.9"),
+    dep("singleuser_image_pull_secrets", "image_pull_secrets", "0.9"),
+    dep("singleuser_image_spec", "image", "0.9"),
+    dep("singleuser_init_containers", "init_containers", "0.9"),
+    DeprecatedTrait {
+        name: "singleuser_lifecycle_hooks",
+        use_instead: "lifecycle_hooks",
+        since: "0.9",
+        upstream_ignores: true,
+    },
+    dep("singleuser_node_selector", "node_selector", "0.9"),
+    dep("singleuser_privileged", "privileged", "0.9"),
+    dep("singleuser_service_account", "service_account", "0.9"),
+    dep("singleuser_supplemental_gids", "supplemental_gids", "0.9"),
+    dep("singleuser_uid", "uid", "0.9"),
+    dep("singleuser_working_dir", "working_dir", "0.9"),
+    dep("user_storage_access_modes", "storage_access_modes", "0.9"),
+    dep("user_storage_capacity", "storage_capacity", "0.9"),
+    dep("user_storage_class", "storage_class", "0.9"),
+    dep("user_storage_extra_labels", "storage_extra_labels", "0.9"),
+    dep("user_storage_pvc_ensure", "storage_pvc_ensure", "0.9"),
+];
+
+/// Every deprecated name, sorted.
+pub fn all_deprecated() -> &'static [DeprecatedTrait] {
+    DEPRECATED
+}
+
+/// The deprecated trait called `name`, if it is one.
+pub fn deprecated(name: &str) -> Option<&'static DeprecatedTrait> {
+    DEPRECATED.binary_search_by(|d| d.name.cmp(name)).ok().map(|idx| &DEPRECATED[idx])
+}
+
+impl std::fmt::Display for DeprecatedTrait {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "`{}` is deprecated since KubeSpawner {}; jhub applies it as `{}` (use that name)",
+            self.name, self.since, self.use_instead
+        )?;
+        if self.upstream_ignores {
+            write!(f, "; note: KubeSpawner 7.1 ignores this name because of a missing comma in its deprecation list")?;
+        }
+        Ok(())
+    }
+}
+
 /// Whether a pull policy is one Kubernetes accepts (`image_pull_policy` is a
 /// free string in KubeSpawner; callers may use this to warn early).
 pub fn is_valid_pull_policy(policy: &str) -> bool {
@@ -246,6 +337,9 @@ pub fn is_valid_pull_policy(policy: &str) -> bool {
 pub fn suggest(name: &str) -> Option<&'static str> {
     if lookup(name).is_some() {
         return None;
+    }
+    if let Some(dep) = deprecated(name) {
+        return Some(dep.use_instead);
     }
     let lowered = name.to_lowercase().replace('-', "_");
     if let Some(def) = lookup(&lowered) {
@@ -647,5 +741,18 @@ mod tests {
         assert_eq!(suggest("image"), None);
         assert_eq!(suggest("completely_unrelated_setting"), None);
         assert_eq!(suggest("xyz"), None);
+    }
+
+    #[test]
+    fn deprecated_names_are_sorted_and_point_at_known_traits() {
+        assert!(DEPRECATED.windows(2).all(|w| w[0].name < w[1].name), "sorted for binary search");
+        for dep in DEPRECATED {
+            assert!(lookup(dep.use_instead).is_some(), "{} → {} must be a trait", dep.name, dep.use_instead);
+            assert!(lookup(dep.name).is_none(), "{} must not also be a trait", dep.name);
+        }
+        assert_eq!(deprecated("image_spec").map(|d| d.use_instead), Some("image"));
+        assert_eq!(deprecated("user_storage_capacity").map(|d| d.use_instead), Some("storage_capacity"));
+        assert_eq!(suggest("image_spec"), Some("image"));
+        assert_eq!(DEPRECATED.len(), 24, "KubeSpawner 7.1: image_spec plus the 23 names of its 0.9 list");
     }
 }

@@ -420,6 +420,30 @@ pub fn spawner_config_with_warnings(
                     };
                     for (key, value) in content {
                         let key_path = format!("{path}.{key}");
+                        // KubeSpawner's `_handle_deprecated_config`: an old
+                        // name moves to its new one unless that is set too.
+                        // (z2jh always sets `image` from singleuser.image, so
+                        // there `image_spec` in hub.config never takes
+                        // effect; here only the same section's `image` wins:
+                        // what the user wrote is not dropped.)
+                        if section == "KubeSpawner"
+                            && let Some(dep) = traits::deprecated(key)
+                        {
+                            if content.contains_key(dep.use_instead) {
+                                problems.push(ValueProblem::warning(
+                                    key_path,
+                                    format!(
+                                        "deprecated name of `{}`, which is also set here: ignored in favour of `{}` \
+                                         (as KubeSpawner does)",
+                                        dep.use_instead, dep.use_instead
+                                    ),
+                                ));
+                            } else {
+                                problems.push(ValueProblem::warning(key_path.clone(), dep.to_string()));
+                                target.set(dep.use_instead, value.clone(), key_path);
+                            }
+                            continue;
+                        }
                         match traits::lookup(key) {
                             None => problems.push(ValueProblem::warning(
                                 key_path,

@@ -426,3 +426,27 @@ fn own_static_named() {
     assert!(out.pod["spec"]["containers"][0].get("args").is_none());
     assert!(!out.config.storage_pvc_ensure);
 }
+
+/// KubeSpawner's documented `unlisted_choice` example sets the image with
+/// the deprecated `image_spec` name; the real KubeSpawner 7.1 forwards it to
+/// `image` (and `singleuser_extra_labels` to `extra_labels`), so the pod runs
+/// the tag the user typed. The user name is not ASCII, so the JSON scope
+/// variables must match Python's `json.dumps` byte for byte (`\u00f6`).
+#[test]
+fn own_unlisted_image_spec() {
+    let (cfg, api) = own_config("inputs/own-unlisted-image-spec.yaml");
+    let out = run_scenario("own-unlisted-image-spec", &cfg, &api, true);
+    assert_eq!(out.config.image, "quay.io/jupyter/scipy-notebook:2024-06-03");
+    assert_eq!(out.pod["metadata"]["labels"]["picked-by"], "profile");
+    let env = out.pod["spec"]["containers"][0]["env"].as_array().unwrap();
+    let scopes = env.iter().find(|e| e["name"] == "JUPYTERHUB_OAUTH_ACCESS_SCOPES").unwrap();
+    assert_eq!(scopes["value"], r#"["access:servers!server=j\u00f6rg/", "access:servers!user=j\u00f6rg"]"#);
+    // The deprecated names are reported (KubeSpawner logs the same warnings).
+    let meta = json_file("own-unlisted-image-spec.meta.json");
+    let options = user_options_of(&meta);
+    let resolved = profiles::resolve(&cfg, &options).unwrap();
+    let used: Vec<&str> = resolved.deprecated_names.iter().map(|d| d.name).collect();
+    assert_eq!(used, ["singleuser_extra_labels", "image_spec"]);
+    let logged: Vec<&str> = meta["log"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    assert!(logged.iter().any(|l| l.contains("KubeSpawner.image_spec is deprecated in 0.10. Use KubeSpawner.image")));
+}

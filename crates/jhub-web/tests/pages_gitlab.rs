@@ -342,3 +342,94 @@ async fn rest_spawns_and_cookie_api_calls_recheck_membership() {
     let me = browser.get(hub.at("/hub/api/user")).header("X-XSRFToken", &xsrf).send().await.unwrap();
     assert_eq!(me.status(), 403, "the revoked browser session no longer authenticates API calls");
 }
+
+/// `manage_groups` end to end: GitLab groups (subgroups by full path) become
+/// hub groups at login, a `load_roles` role for a group reaches its members,
+/// `admin_groups` makes admins, `allowed_groups` is an allow rule on its own,
+/// and a user removed from a GitLab group between two spawns leaves the hub
+/// group at the second spawn's refresh.
+#[tokio::test]
+async fn gitlab_groups_become_hub_groups_and_drive_roles() {
+    let hub = start(
+        Opts::gitlab()
+            .auth_state()
+            .gitlab_settings(|gl| {
+                gl.allowed_gitlab_groups.clear();
+                gl.allowed_project_ids.clear();
+                gl.groups.manage_groups = true;
+                gl.groups.allowed_groups = ["research/ml team".to_string()].into();
+                gl.groups.admin_groups = ["jupyter-users".to_string()].into();
+            })
+            .configure(|settings, _| {
+                settings.roles.push(jhub_hub::RoleSpec {
+                    name: "ml-readers".into(),
+                    description: None,
+                    scopes: vec!["read:users:name".into()],
+                    users: vec![],
+                    groups: vec!["research/ml team".into()],
+                    services: vec![],
+                });
+            }),
+    )
+    .await;
+    // The role's group exists from startup (JupyterHub creates it too).
+    assert!(hub.hub.read().group("research/ml team").is_some());
+    hub.sim().add_group_member("other", "dave", 30);
+    let browser = browser();
+    assert_eq!(
+        hub.gitlab_login(&browser, "dave", "/hub/home").await.status(),
+        302,
+        "allowed_groups alone lets dave in"
+    );
+    {
+        let state = hub.hub.read();
+        let dave = state.user("dave").unwrap();
+        assert_eq!(state.group_names_of(dave), ["other", "research/ml team"]);
+        assert_eq!(state.effective_role_names(dave), ["ml-readers"]);
+        assert!(!dave.user.admin);
+    }
+    // Admin through admin_groups; allowed without being in allowed_groups.
+    assert_eq!(hub.gitlab_login(&pages_support::browser(), "alice", "/hub/home").await.status(), 302);
+    assert!(hub.hub.read().user("alice").unwrap().user.admin);
+    // erin is only on a project: no allow rule matches any more.
+    assert_eq!(hub.gitlab_login(&pages_support::browser(), "erin", "/hub/home").await.status(), 403);
+
+    // First spawn, then removal from `other` at GitLab, then the second spawn:
+    // its pre-spawn refresh re-reads the groups and the hub follows.
+    let xsrf = hub.xsrf(&browser, "/hub/home").await;
+    let spawn = |name: &'static str| {
+        let browser = browser.clone();
+        let url = hub.at(&format!("/hub/api/users/dave/servers/{name}"));
+        let xsrf = xsrf.clone();
+        async move { browser.post(url).header("X-XSRFToken", xsrf).send().await.unwrap().status() }
+    };
+    assert!(spawn("one").await.is_success());
+    assert!(hub.sim().remove_group_member("other", "dave"));
+    assert!(spawn("two").await.is_success(), "still in the allowed group");
+    {
+        let state = hub.hub.read();
+        assert_eq!(state.group_names_of(state.user("dave").unwrap()), ["research/ml team"]);
+    }
+    // Removed from the allowed group: the third spawn is refused and the
+    // browser session ends.
+    assert!(hub.sim().remove_group_member("research/ml team", "dave"));
+    assert_eq!(spawn("three").await, 403);
+}
+
+/// `username_pattern` (with `username_map` applied first): a GitLab user
+/// whose hub name does not match is refused at login with a clear 403 page
+/// naming the name, and no user is created.
+#[tokio::test]
+async fn username_pattern_refuses_with_a_clear_page() {
+    let hub = start(Opts::gitlab().gitlab_settings(|gl| {
+        gl.username_map.insert("carol".into(), "Carol.Ext".to_lowercase());
+        gl.username_pattern = Some("[a-b]".into());
+    }))
+    .await;
+    let response = hub.gitlab_login(&browser(), "carol", "/hub/home").await;
+    assert_eq!(response.status(), 403);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("The username &#34;carol.ext&#34; is not allowed on this hub"), "{html}");
+    assert!(hub.hub.read().user("carol.ext").is_none() && hub.hub.read().user("carol").is_none());
+    assert_eq!(hub.gitlab_login(&browser(), "alice", "/hub/home").await.status(), 302, "alice matches");
+}

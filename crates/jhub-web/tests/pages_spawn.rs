@@ -402,3 +402,67 @@ async fn profile_texts_are_escaped_and_unlisted_choices_render() {
     assert!(html.contains("pattern=\"^quay\\.io/.+:.+$\""));
     assert!(html.contains("title=\"Must be a quay.io image with a tag\""));
 }
+
+/// Group-scoped profiles (`allowed_groups`): the spawn page lists only the
+/// profiles the user's groups may use, and the REST API refuses another with
+/// 403 naming it. The spawner check is the real one (`jhub-podspec`'s
+/// `resolve_for`, as the Kubernetes spawner runs it).
+#[tokio::test]
+async fn group_scoped_profiles_are_shown_and_allowed_only_to_members() {
+    let profiles = json!([
+        {"display_name": "CPU", "slug": "cpu", "default": true},
+        {"display_name": "GPU", "slug": "gpu", "allowed_groups": ["gpu-users"]}
+    ]);
+    let base = jhub_podspec::SpawnerConfig { profile_list: profiles.clone(), ..Default::default() };
+    let check = jhub_hub::fakes::OptionsCheck(std::sync::Arc::new(move |user, options| {
+        let map = options.as_object().cloned().unwrap_or_default();
+        match jhub_podspec::profiles::resolve_for(&base, &map, &user.groups) {
+            Ok(_) => Ok(options.clone()),
+            Err(e @ jhub_podspec::profiles::UserOptionsError::ProfileNotAllowed { .. }) => {
+                Err(jhub_core::ports::SpawnError::NotPermitted(e.to_string()))
+            }
+            Err(e) => Err(jhub_core::ports::SpawnError::InvalidOptions(e.to_string())),
+        }
+    }));
+    let list = ProfileList::from_config(&profiles).unwrap();
+    let mut spawner = FakeSpawner::serving();
+    spawner.options_check = Some(check);
+    let hub = start(Opts::default().spawner(spawner).configure(move |_, web| web.profile_list = Some(list))).await;
+    let alice = hub.logged_in("alice").await;
+    let bob = hub.logged_in("bob").await;
+    hub.hub.create_group("gpu-users", &["alice".to_string()]).await.unwrap();
+
+    let page = |browser: &reqwest::Client| {
+        let url = hub.at("/hub/spawn");
+        let browser = browser.clone();
+        async move { browser.get(url).send().await.unwrap().text().await.unwrap() }
+    };
+    let alice_page = page(&alice).await;
+    assert!(alice_page.contains("id=\"profile-item-gpu\"") && alice_page.contains("id=\"profile-item-cpu\""));
+    let bob_page = page(&bob).await;
+    assert!(bob_page.contains("id=\"profile-item-cpu\""), "{bob_page}");
+    assert!(!bob_page.contains("profile-item-gpu") && !bob_page.contains(">GPU<"), "{bob_page}");
+
+    let xsrf = hub.xsrf(&bob, "/hub/home").await;
+    let refused = bob
+        .post(hub.at("/hub/api/users/bob/server"))
+        .header("X-XSRFToken", &xsrf)
+        .json(&json!({"profile": "gpu"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+    let body: Value = refused.json().await.unwrap();
+    assert!(body["message"].as_str().unwrap().contains("profile 'gpu'"), "{body}");
+    assert_eq!(hub.spawner.starts.load(std::sync::atomic::Ordering::Relaxed), 0);
+
+    let xsrf = hub.xsrf(&alice, "/hub/home").await;
+    let allowed = alice
+        .post(hub.at("/hub/api/users/alice/server"))
+        .header("X-XSRFToken", &xsrf)
+        .json(&json!({"profile": "gpu"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(allowed.status().is_success(), "{}", allowed.status());
+}

@@ -8,7 +8,7 @@ use clap::Args;
 use jhub_core::env::single_user_env;
 use jhub_core::names::UrlLayout;
 use jhub_podspec::manifest::{PodContext, build_pod, build_pvc, names_for, resolved_resources, spawner_env_settings};
-use jhub_podspec::profiles::{UserOptions, options_from_form, options_from_json, resolve};
+use jhub_podspec::profiles::{UserOptions, options_from_form, options_from_json, resolve_for};
 use serde_json::{Value, json};
 use std::process::ExitCode;
 
@@ -52,6 +52,11 @@ pub struct RenderArgs {
     /// The server's API token to put in the pod (default: a fresh random one).
     #[arg(long)]
     pub api_token: Option<String>,
+    /// A hub group the user is in (repeatable): applies
+    /// `Spawner.group_overrides` and profiles' `allowed_groups` as a spawn
+    /// by a member would.
+    #[arg(long = "group")]
+    pub groups: Vec<String>,
 }
 
 fn split_pair(text: &str) -> anyhow::Result<(&str, &str)> {
@@ -112,9 +117,12 @@ pub fn render(args: RenderArgs) -> anyhow::Result<ExitCode> {
         anyhow::anyhow!("the singleuser settings have errors:\n{}", lines.join("\n"))
     })?;
     let options = user_options(&args)?;
-    let resolved = resolve(&base, &options).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let resolved = resolve_for(&base, &options, &args.groups).map_err(|e| anyhow::anyhow!("{e}"))?;
     for stray in &resolved.stray_attributes {
         eprintln!("jhub render-pod: warning: {stray}");
+    }
+    for dep in &resolved.deprecated_names {
+        eprintln!("jhub render-pod: warning: {dep}");
     }
     let names = names_for(&base, &args.user, args.user_id, &args.server)?;
     let cfg = resolved.config;
@@ -148,6 +156,8 @@ pub fn render(args: RenderArgs) -> anyhow::Result<ExitCode> {
             "pvc_name": names.pvc_name,
             "dns_name": names.dns_name,
             "user_options": Value::Object(options),
+            "groups": args.groups,
+            "profile": resolved.selection.as_ref().map(|s| s.slug.clone()),
             "pvc_created_on_start": cfg.storage_pvc_ensure,
             "start_timeout": cfg.start_timeout,
             "http_timeout": cfg.http_timeout,

@@ -121,6 +121,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     }
     let hub = Hub::start(hub_settings, store, spawner, proxy, clock).await.context("starting the hub")?;
     authenticator.set_user_directory(Arc::new(HubDirectory(hub.clone())));
+    {
+        let auth = authenticator.clone();
+        hub.check_invalid_users(&move |name| auth.validate_username(name), authenticator.delete_invalid_users()).await;
+    }
 
     let mut template_paths: Vec<PathBuf> = config.hub.template_paths.iter().map(PathBuf::from).collect();
     template_paths.extend(args.templates.iter().cloned());

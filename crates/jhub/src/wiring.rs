@@ -183,6 +183,13 @@ pub fn hub_settings(config: &HubConfig) -> anyhow::Result<HubSettings> {
     for role in &hub.load_roles {
         settings.roles.push(role_spec(role)?);
     }
+    for (name, users, properties) in &hub.load_groups {
+        settings.load_groups.push(jhub_hub::GroupSpec {
+            name: name.clone(),
+            users: users.clone(),
+            properties: properties.clone(),
+        });
+    }
     for service in &hub.services {
         settings.services.push(ServiceSpec {
             name: service.name.clone(),
@@ -293,6 +300,24 @@ pub fn authenticator(config: &HubConfig, dev: bool) -> anyhow::Result<Arc<dyn jh
         allow_all: auth.allow_all,
         allow_existing_users: auth.allow_existing_users,
     };
+    if !matches!(auth.authenticator, jhub_config::Authenticator::Gitlab(_)) {
+        // Implemented for GitLab login only: say so rather than drop them.
+        let gitlab_only = [
+            ("username_map", !auth.username_map.is_empty()),
+            ("username_pattern", auth.username_pattern.is_some()),
+            ("manage_groups", auth.manage_groups),
+            ("delete_invalid_users", auth.delete_invalid_users),
+            ("refresh_pre_spawn", auth.refresh_pre_spawn.is_some()),
+        ];
+        for (name, set) in gitlab_only {
+            if set {
+                tracing::warn!(
+                    "Authenticator.{name} is valid, but jhub applies it to GitLab login only; with this \
+                     authenticator it is ignored"
+                );
+            }
+        }
+    }
     match &auth.authenticator {
         jhub_config::Authenticator::Gitlab(gitlab) => {
             let secret = gitlab.client_secret.as_ref().map(|s| s.expose().to_string()).unwrap_or_default();
@@ -309,6 +334,19 @@ pub fn authenticator(config: &HubConfig, dev: bool) -> anyhow::Result<Arc<dyn jh
             settings.access = access;
             settings.enable_auth_state = auth.enable_auth_state;
             settings.validate_server_cert = gitlab.validate_server_cert;
+            settings.refresh_pre_spawn = auth.refresh_pre_spawn;
+            settings.groups = jhub_auth::GroupRules {
+                manage_groups: auth.manage_groups,
+                allowed_groups: gitlab.allowed_groups.clone(),
+                admin_groups: gitlab.admin_groups.clone(),
+            };
+            settings.auth_state_groups_key = gitlab.auth_state_groups_key.clone();
+            settings.username_map = auth.username_map.clone();
+            settings.username_pattern = auth.username_pattern.clone();
+            settings.delete_invalid_users = auth.delete_invalid_users;
+            if let Some(message) = &gitlab.custom_403_message {
+                settings.custom_403_message = message.clone();
+            }
             let clock: Arc<dyn jhub_core::ports::Clock> = Arc::new(SystemClock);
             Ok(Arc::new(jhub_auth::GitLabOAuthenticator::new(settings, clock).context("configuring GitLab OAuth")?))
         }

@@ -171,3 +171,43 @@ fn invalid_choice_names_the_option() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("'nope'") && stderr.contains("A100x1, P100x1"), "{stderr}");
 }
+
+#[test]
+fn own_unlisted_image_spec() {
+    // The deprecated `image_spec` in an unlisted choice: the real KubeSpawner's pod.
+    check("own-unlisted-image-spec");
+}
+
+/// `render-pod --group` shows what a member of the group gets: the
+/// group-scoped profile is refused (naming it) without the group, and with it
+/// the group override and the profile apply.
+#[test]
+fn group_flag_applies_group_overrides_and_allowed_groups() {
+    let dir = tempfile::tempdir().unwrap();
+    let values = dir.path().join("values.yaml");
+    std::fs::write(
+        &values,
+        "hub:\n  config:\n    KubeSpawner:\n      group_overrides:\n        gpu:\n          groups: [lab/gpu]\n          spawner_override:\n            environment: {GROUP: gpu}\nsingleuser:\n  profileList:\n    - display_name: CPU\n      slug: cpu\n    - display_name: GPU\n      slug: gpu\n      allowed_groups: [lab/gpu]\n      kubespawner_override:\n        image: example/gpu:1\n",
+    )
+    .unwrap();
+    let render = |groups: &[&str]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_jhub"));
+        command.args(["render-pod", "-f"]).arg(&values).args(["--profile", "gpu"]);
+        for group in groups {
+            command.args(["--group", group]);
+        }
+        command.output().unwrap()
+    };
+    let refused = render(&["lab"]);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("not allowed to use profile 'gpu'"), "{stderr}");
+    let member = render(&["lab", "lab/gpu"]);
+    assert!(member.status.success(), "{}", String::from_utf8_lossy(&member.stderr));
+    let rendered: Value = serde_json::from_slice(&member.stdout).unwrap();
+    let container = &rendered["pod"]["spec"]["containers"][0];
+    assert_eq!(container["image"], "example/gpu:1");
+    assert!(container["env"].as_array().unwrap().iter().any(|e| e["name"] == "GROUP" && e["value"] == "gpu"));
+    assert_eq!(rendered["meta"]["profile"], "gpu");
+    assert_eq!(rendered["meta"]["groups"], serde_json::json!(["lab", "lab/gpu"]));
+}

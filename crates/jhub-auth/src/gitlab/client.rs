@@ -259,7 +259,12 @@ pub(crate) struct Rest {
 struct Answer {
     status: StatusCode,
     body: Vec<u8>,
+    /// GitLab's `X-Next-Page` pagination header.
+    next_page: Option<u32>,
 }
+
+/// At most this many pages of 100 groups are read (10,000 groups).
+const MAX_GROUP_PAGES: u32 = 100;
 
 impl Rest {
     async fn get(&self, path: &str, token: &SecretString) -> Result<Answer, GitLabFailure> {
@@ -272,8 +277,13 @@ impl Rest {
             .await
             .map_err(|e| GitLabFailure::Unreachable { detail: describe(&e) })?;
         let status = response.status();
+        let next_page = response
+            .headers()
+            .get("x-next-page")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u32>().ok());
         let body = read_capped(response).await.map_err(|detail| GitLabFailure::Unreachable { detail })?;
-        Ok(Answer { status, body })
+        Ok(Answer { status, body, next_page })
     }
 
     /// Fails on anything but 2xx, naming 401 and `insufficient_scope` apart.
@@ -310,6 +320,30 @@ impl Rest {
             .and_then(Value::as_str)
             .map(str::to_string)
             .ok_or_else(|| GitLabFailure::BadResponse { detail: String::from("no version field") })
+    }
+
+    /// `GET /groups?min_access_level=10`, every page: the full paths of the
+    /// groups the token's user belongs to (directly or through an ancestor).
+    pub async fn user_groups(&self, token: &SecretString) -> Result<Vec<String>, GitLabFailure> {
+        let mut groups = Vec::new();
+        let mut page = 1;
+        for _ in 0..MAX_GROUP_PAGES {
+            let answer = self.get(&format!("/groups?min_access_level=10&per_page=100&page={page}"), token).await?;
+            Self::classify(&answer)?;
+            let items = match serde_json::from_slice::<Value>(&answer.body) {
+                Ok(Value::Array(items)) => items,
+                Ok(_) => return Err(GitLabFailure::BadResponse { detail: String::from("expected a JSON list") }),
+                Err(e) => return Err(GitLabFailure::BadResponse { detail: e.to_string() }),
+            };
+            groups.extend(items.iter().filter_map(|g| g.get("full_path").and_then(Value::as_str)).map(str::to_string));
+            match answer.next_page {
+                Some(next) if next > page => page = next,
+                _ => break,
+            }
+        }
+        groups.sort();
+        groups.dedup();
+        Ok(groups)
     }
 
     /// `GET /groups/:group/members/[all/]:user_id`; membership is decided by

@@ -29,22 +29,31 @@
 //! [`crate::policy::static_decision`], then `allowed_gitlab_groups` (one
 //! `/version` call per process, memoised; `members/all/` from 12.4; groups in
 //! order, stop at the first 200) and `allowed_project_ids` (access_level ≥
-//! 30). Not implemented: `manage_groups`/`allowed_groups`/`admin_groups`,
-//! `allowed_scopes`, `username_map`, callables for `username_claim`,
-//! `userdata_params`, hooks.
+//! 30). Not implemented: `allowed_scopes`, callables for `username_claim`
+//! and `auth_state_groups_key`, `userdata_params`, hooks.
+//!
+//! Hub groups (`manage_groups`, OAuthenticator 17 semantics, §1.10): GitLab's
+//! `/user` has no groups, so upstream needs a `modify_auth_state_hook` to
+//! fetch them. jhub fetches them itself — `GET /groups?min_access_level=10`
+//! with every page, i.e. every group the user belongs to directly or through
+//! an ancestor, by full path (`lab/gpu`) — at login and at every membership
+//! re-check, and stores them in auth_state as `gitlab_groups`, the default of
+//! `auth_state_groups_key` (a dotted path into auth_state, as upstream).
+//! `allowed_groups` then allows, `admin_groups` decides admin, and
+//! [`Authenticator::managed_groups`] tells the hub which groups to sync.
 
 mod client;
 
 pub use client::encode_group_path;
 
 use crate::authenticator::{
-    AuthOutcome, Authenticator, CallbackParams, LoginKind, LoginStart, RefreshOutcome, RefreshReason, StatePayload,
-    UserDirectory, decode_state_param, encode_state_param,
+    AuthOutcome, Authenticator, CallbackParams, LoginKind, LoginStart, ManagedGroups, RefreshOutcome, RefreshReason,
+    StatePayload, UserDirectory, decode_state_param, encode_state_param,
 };
 use crate::error::{AuthError, ConfigError, DenyReason, GitLabFailure};
 use crate::policy::{
-    AccessRules, AllowReason, RefreshTiming, StaticDecision, gitlab_has_members_all, normalize_username, plan_refresh,
-    static_decision,
+    AccessRules, AllowReason, GroupRules, RefreshTiming, StaticDecision, decision_with_groups, gitlab_has_members_all,
+    groups_at, normalize_username, plan_refresh,
 };
 use crate::shared_password::loggable;
 use async_trait::async_trait;
@@ -110,6 +119,18 @@ pub struct GitLabSettings {
     /// Field of `/user` that becomes the hub name (`username`).
     pub username_claim: String,
     pub custom_403_message: String,
+    /// `manage_groups`, `allowed_groups`, `admin_groups` (hub groups).
+    pub groups: GroupRules,
+    /// Dotted path into auth_state holding the user's groups; `None` →
+    /// `gitlab_groups` (filled by jhub from GitLab).
+    pub auth_state_groups_key: Option<String>,
+    /// `username_map`: applied after lower-casing (JupyterHub `normalize_username`).
+    pub username_map: std::collections::BTreeMap<String, String>,
+    /// `username_pattern`: a normalised name must match it (Python
+    /// `re.match`: anchored at the start only); empty → any name.
+    pub username_pattern: Option<String>,
+    /// `delete_invalid_users`: at startup, delete users that fail the pattern.
+    pub delete_invalid_users: bool,
     pub enable_pkce: bool,
     /// Client authentication by HTTP Basic instead of form fields.
     pub basic_auth: bool,
@@ -145,6 +166,11 @@ impl GitLabSettings {
             refresh_pre_spawn: None,
             username_claim: String::from("username"),
             custom_403_message: DEFAULT_403_MESSAGE.to_string(),
+            groups: GroupRules::default(),
+            auth_state_groups_key: None,
+            username_map: std::collections::BTreeMap::new(),
+            username_pattern: None,
+            delete_invalid_users: false,
             enable_pkce: true,
             basic_auth: false,
             extra_authorize_params: Vec::new(),
@@ -160,7 +186,20 @@ impl GitLabSettings {
     fn has_membership_rules(&self) -> bool {
         !self.allowed_gitlab_groups.is_empty() || !self.allowed_project_ids.is_empty()
     }
+
+    /// Whether membership (GitLab's or hub groups') decides access, so it
+    /// must be re-checked.
+    fn membership_decides(&self) -> bool {
+        self.has_membership_rules() || (self.groups.manage_groups && !self.groups.allowed_groups.is_empty())
+    }
+
+    fn groups_key(&self) -> &str {
+        self.auth_state_groups_key.as_deref().unwrap_or(GROUPS_KEY)
+    }
 }
+
+/// Where jhub stores the user's GitLab groups (full paths) in auth_state.
+pub const GROUPS_KEY: &str = "gitlab_groups";
 
 #[derive(Default)]
 struct UserMemo {
@@ -177,6 +216,7 @@ struct Rotation {
 /// The GitLab OAuth authenticator. Build once at startup and share.
 pub struct GitLabOAuthenticator {
     settings: GitLabSettings,
+    username_pattern: Option<regex::Regex>,
     oauth: OAuthClient,
     rest: Rest,
     clock: Arc<dyn Clock>,
@@ -311,11 +351,29 @@ impl GitLabOAuthenticator {
             settings.custom_403_message = DEFAULT_403_MESSAGE.to_string();
         }
         settings.access = std::mem::take(&mut settings.access).normalized();
+        let managed = !settings.groups.allowed_groups.is_empty()
+            || !settings.groups.admin_groups.is_empty()
+            || settings.auth_state_groups_key.is_some();
+        if managed && !settings.groups.manage_groups {
+            // oauthenticator raises ValueError at startup for the same.
+            return Err(invalid(
+                "allowed_groups",
+                "allowed_groups, admin_groups and auth_state_groups_key need manage_groups: true",
+            ));
+        }
+        let username_pattern =
+            match settings.username_pattern.as_deref().filter(|p| !p.is_empty()) {
+                Some(pattern) => Some(regex::Regex::new(&format!("^(?:{pattern})")).map_err(|e| {
+                    invalid("username_pattern", format!("{pattern:?} is not a regular expression: {e}"))
+                })?),
+                None => None,
+            };
         let http = client::build_http(&settings)?;
         let oauth = client::build_oauth(&settings)?;
         let rest = Rest { http, api: format!("{}/api/v{}", settings.gitlab_url, settings.gitlab_api_version) };
         Ok(Self {
             settings,
+            username_pattern,
             oauth,
             rest,
             clock,
@@ -393,10 +451,38 @@ impl GitLabOAuthenticator {
             Some(Value::Number(n)) => n.to_string(),
             _ => return Err(AuthError::UsernameClaimMissing { claim: claim.clone() }),
         };
-        let name = normalize_username(&raw);
+        let lowered = normalize_username(&raw);
+        let name = self.settings.username_map.get(&lowered).cloned().unwrap_or(lowered);
         jhub_core::names::validate_username(&name)
             .map_err(|e| AuthError::InvalidUsername { detail: loggable(&e.to_string()) })?;
+        if let Some(pattern) = &self.username_pattern
+            && !pattern.is_match(&name)
+        {
+            return Err(AuthError::UsernameRefused { name: loggable(&name) });
+        }
         Ok(name)
+    }
+
+    /// With `manage_groups`, fetches the user's groups and stores them in
+    /// `auth_state[gitlab_groups]`.
+    async fn fetch_groups_into(&self, state: &mut Value, token: &SecretString) -> Result<(), AuthError> {
+        if !self.settings.groups.manage_groups {
+            return Ok(());
+        }
+        let groups = self.rest.user_groups(token).await.map_err(AuthError::GroupListFailed)?;
+        if let Some(object) = state.as_object_mut() {
+            object.insert(String::from(GROUPS_KEY), Value::from(groups));
+        }
+        Ok(())
+    }
+
+    fn groups_in(&self, state: Option<&Value>) -> std::collections::BTreeSet<String> {
+        state.map(|s| groups_at(s, self.settings.groups_key())).unwrap_or_default()
+    }
+
+    fn decide(&self, name: &str, state: Option<&Value>) -> StaticDecision {
+        let groups = self.groups_in(state);
+        decision_with_groups(&self.settings.access, &self.settings.groups, name, self.user_exists(name), &groups)
     }
 
     async fn members_all(&self, token: &SecretString) -> Result<bool, AuthError> {
@@ -501,9 +587,7 @@ impl Authenticator for GitLabOAuthenticator {
     }
 
     fn refresh_pre_spawn(&self) -> bool {
-        self.settings
-            .refresh_pre_spawn
-            .unwrap_or(self.settings.enable_auth_state || self.settings.has_membership_rules())
+        self.settings.refresh_pre_spawn.unwrap_or(self.settings.enable_auth_state || self.settings.membership_decides())
     }
 
     fn admin_users(&self) -> Vec<String> {
@@ -514,9 +598,20 @@ impl Authenticator for GitLabOAuthenticator {
         let s = &self.settings;
         let mut warnings = Vec::new();
         let a = &s.access;
-        if !a.allow_all && a.allowed_users.is_empty() && !a.allow_existing_users && !s.has_membership_rules() {
+        if !a.allow_all
+            && a.allowed_users.is_empty()
+            && !a.allow_existing_users
+            && !s.membership_decides()
+            && s.groups.admin_groups.is_empty()
+        {
             warnings.push(String::from(
-                "no allow configuration (allow_all, allowed_users, allowed_gitlab_groups, allowed_project_ids, allow_existing_users): only admin_users can log in",
+                "no allow configuration (allow_all, allowed_users, allowed_groups, allowed_gitlab_groups, allowed_project_ids, allow_existing_users): only admin_users can log in",
+            ));
+        }
+        let api_scope = s.scope.iter().any(|x| x == "read_api" || x == "api");
+        if s.groups.manage_groups && !s.scope.is_empty() && !api_scope {
+            warnings.push(String::from(
+                "manage_groups reads the user's GitLab groups, which needs the read_api scope; the requested scopes lack it, so logins will fail",
             ));
         }
         let api_scope = s.scope.iter().any(|x| x == "read_api" || x == "api");
@@ -534,6 +629,24 @@ impl Authenticator for GitLabOAuthenticator {
             warnings.push(String::from("validate_server_cert is off: GitLab's TLS certificate is not checked"));
         }
         warnings
+    }
+
+    fn validate_username(&self, name: &str) -> bool {
+        jhub_core::names::validate_username(name).is_ok()
+            && self.username_pattern.as_ref().is_none_or(|pattern| pattern.is_match(name))
+    }
+
+    fn delete_invalid_users(&self) -> bool {
+        self.settings.delete_invalid_users
+    }
+
+    fn managed_groups(&self, name: &str, auth_state: &Value) -> Option<ManagedGroups> {
+        if !self.settings.groups.manage_groups {
+            return None;
+        }
+        let groups = self.groups_in(Some(auth_state));
+        let admin = self.settings.groups.admin(&self.settings.access, name, &groups);
+        Some(ManagedGroups { groups: groups.into_iter().collect(), admin })
     }
 
     fn set_user_directory(&self, directory: Arc<dyn UserDirectory>) {
@@ -595,7 +708,15 @@ impl Authenticator for GitLabOAuthenticator {
         let access = SecretString::from(token.access_token().secret().clone());
         let user = self.rest.user(&access).await.map_err(AuthError::UserInfoFailed)?;
         let name = self.username_from(&user)?;
-        let reason = match static_decision(&self.settings.access, &name, self.user_exists(&name)) {
+        let user_id = user.get("id").cloned();
+        let mut auth_state = build_auth_state(&token, None, Value::Object(user));
+        self.fetch_groups_into(&mut auth_state, &access).await?;
+        let user = match auth_state.get("gitlab_user") {
+            Some(Value::Object(map)) => map.clone(),
+            _ => Map::new(),
+        };
+        debug_assert_eq!(user.get("id").cloned(), user_id);
+        let reason = match self.decide(&name, Some(&auth_state)) {
             StaticDecision::Blocked => {
                 tracing::info!(user = %loggable(&name), "GitLab login refused: blocked user");
                 return Err(AuthError::Denied {
@@ -624,8 +745,7 @@ impl Authenticator for GitLabOAuthenticator {
         if let Some(avatar) = user.get("avatar_url").filter(|v| v.is_string()) {
             user_info.insert(String::from("avatar_url"), avatar.clone());
         }
-        let auth_state = build_auth_state(&token, None, Value::Object(user));
-        let admin = self.settings.access.admin_users.contains(&name).then_some(true);
+        let admin = self.settings.groups.admin(&self.settings.access, &name, &self.groups_in(Some(&auth_state)));
         Ok(AuthOutcome { name, admin, auth_state: Some(auth_state), user_info: Some(Value::Object(user_info)) })
     }
 
@@ -636,11 +756,11 @@ impl Authenticator for GitLabOAuthenticator {
         reason: RefreshReason,
     ) -> Result<RefreshOutcome, AuthError> {
         let name = normalize_username(name);
-        let decision = static_decision(&self.settings.access, &name, self.user_exists(&name));
+        let decision = self.decide(&name, auth_state);
         if decision == StaticDecision::Blocked {
             return Ok(RefreshOutcome::Revoked { reason: String::from("the user is in blocked_users") });
         }
-        let needs_membership = decision == StaticDecision::CheckMembership;
+        let needs_membership = decision == StaticDecision::CheckMembership || self.settings.groups.manage_groups;
         let Some(state) = auth_state else {
             // Nothing to re-check with: auth state off and the hub restarted
             // (its in-memory copy is gone), or a user who never logged in
@@ -732,7 +852,20 @@ impl Authenticator for GitLabOAuthenticator {
                 reason: format!("the GitLab account is now named {}", loggable(&gitlab_name)),
             });
         }
-        if needs_membership && self.membership_allows(Self::user_id(&user)?, &access).await?.is_none() {
+        // Hub groups are re-read with every check (manage_groups), then the
+        // decision is taken again with them: leaving an `allowed_groups`
+        // group revokes access like leaving an `allowed_gitlab_groups` one.
+        let groups_before = self.groups_in(Some(&current));
+        self.fetch_groups_into(&mut current, &access).await?;
+        let groups_changed = self.groups_in(Some(&current)) != groups_before;
+        let fresh = self.decide(&name, Some(&current));
+        if fresh == StaticDecision::Blocked {
+            return Ok(RefreshOutcome::Revoked { reason: String::from("the user is in blocked_users") });
+        }
+        if needs_membership
+            && fresh == StaticDecision::CheckMembership
+            && self.membership_allows(Self::user_id(&user)?, &access).await?.is_none()
+        {
             tracing::info!(user = %loggable(&name), "GitLab access revoked: no longer in an allowed group or project");
             self.memo().remove(&name);
             return Ok(RefreshOutcome::Revoked {
@@ -745,7 +878,7 @@ impl Authenticator for GitLabOAuthenticator {
         if user_changed && let Some(object) = current.as_object_mut() {
             object.insert(String::from("gitlab_user"), user);
         }
-        Ok(if renewed || user_changed {
+        Ok(if renewed || user_changed || groups_changed {
             RefreshOutcome::Updated { auth_state: current }
         } else {
             RefreshOutcome::Unchanged

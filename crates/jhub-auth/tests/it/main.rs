@@ -6,6 +6,7 @@
 
 mod crypt_vectors;
 mod gitlab_flow;
+mod gitlab_groups;
 mod gitlab_malformed;
 mod gitlab_refresh;
 mod gitlab_rules;
@@ -56,9 +57,13 @@ pub struct Env {
 
 impl Env {
     pub async fn start() -> Env {
+        Env::start_with(world()).await
+    }
+
+    pub async fn start_with(world: SimConfig) -> Env {
         install_tls();
         let clock = Arc::new(ManualClock::new(Timestamp::from_second(T0).unwrap()));
-        let sim = GitLabSim::start(world(), clock.clone()).await.unwrap();
+        let sim = GitLabSim::start(world, clock.clone()).await.unwrap();
         Env { sim, clock }
     }
 

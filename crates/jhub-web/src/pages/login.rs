@@ -5,7 +5,7 @@
 //! hub's login cookies), `/hub/logout`.
 
 use super::form;
-use super::session::{Browser, clear_cookies, end_browser, store_auth_state, with_cookies};
+use super::session::{Browser, clear_cookies, end_browser, store_auth_state, sync_managed_groups, with_cookies};
 use super::{
     PageUser, base_context, default_next, error_page, found, hub_prefix, own_origin, query_param, render, safe_next,
     url_concat,
@@ -182,6 +182,7 @@ pub(crate) async fn finish_login(
         app.hub.set_admin(&name, admin).await.map_err(|e| internal("setting admin", e.to_string()))?;
     }
     if let Some(state) = outcome.auth_state.clone() {
+        sync_managed_groups(app, &name, &state).await.map_err(|e| internal("syncing the user's groups", e))?;
         store_auth_state(app, &name, state).await.map_err(|e| internal("storing auth_state", e))?;
     }
     if let Some(info) = outcome.user_info.clone()

@@ -121,6 +121,24 @@ pub(crate) async fn store_auth_state(app: &App, user: &str, state: Value) -> Res
     app.hub.set_auth_state(user, Some(encrypted)).await.map_err(|e| e.to_string())
 }
 
+/// `manage_groups`: makes the user's hub groups (and, with `admin_groups`,
+/// the admin flag) what the authenticator derives from `auth_state`. Runs
+/// after every login and every refresh that produced a new auth_state; a
+/// no-op when the authenticator does not manage groups.
+pub(crate) async fn sync_managed_groups(app: &App, user: &str, auth_state: &Value) -> Result<(), String> {
+    let Some(managed) = app.auth.managed_groups(user, auth_state) else {
+        return Ok(());
+    };
+    app.hub.sync_user_groups(user, &managed.groups).await.map_err(|e| e.to_string())?;
+    if let Some(admin) = managed.admin {
+        let current = app.hub.read().user(user).map(|e| e.user.admin);
+        if current.is_some_and(|c| c != admin) {
+            app.hub.set_admin(user, admin).await.map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(())
+}
+
 /// What a refresh decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RefreshVerdict {
@@ -137,6 +155,9 @@ async fn run_refresh(app: &App, user: &str, reason: RefreshReason) -> RefreshVer
     match app.auth.refresh_user(user, state.as_ref(), reason).await {
         Ok(RefreshOutcome::Unchanged) => RefreshVerdict::Keep,
         Ok(RefreshOutcome::Updated { auth_state }) => {
+            if let Err(err) = sync_managed_groups(app, user, &auth_state).await {
+                tracing::warn!(user, error = %err, "could not sync the user's groups after a refresh");
+            }
             if let Err(err) = store_auth_state(app, user, auth_state).await {
                 tracing::warn!(user, error = %err, "could not store refreshed auth_state");
             }

@@ -154,7 +154,13 @@ struct FormPage<'a> {
 
 fn render_form(app: &App, browser: Browser, page: FormPage<'_>) -> Response {
     let saved = saved_options(app, page.for_user, page.server);
-    let form = app.settings.profile_list.as_ref().map(|list| list.form(&saved));
+    // Only the profiles the user's groups may use (`allowed_groups`); the
+    // spawner refuses the others with 403 whatever the form sends.
+    let groups = {
+        let state = app.hub.read();
+        state.user(page.for_user).map(|e| state.group_names_of(e)).unwrap_or_default()
+    };
+    let form = app.settings.profile_list.as_ref().map(|list| list.for_groups(&groups).form(&saved));
     let mut fragment_ctx = base_context(app, Some(page.user), Some(&browser.xsrf));
     fragment_ctx.insert("profiles".into(), sv(form.as_ref().map(|f| &f.profiles)));
     let fragment = match app.templates.render("profiles_form.html", Value::from(fragment_ctx)) {

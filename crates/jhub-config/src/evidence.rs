@@ -1,0 +1,122 @@
+//! The rule behind "supported": a key is listed as supported in the
+//! configuration reference only if a test exercises its behaviour. This table
+//! names, per supported key, the test functions that do (searched for in the
+//! workspace by `tests/evidence.rs`, which fails when a name is missing, when
+//! a supported key has no entry, or when an entry names no supported key).
+//!
+//! Keys are z2jh paths (`cull.timeout`) or `trait:<name>` for the traits of
+//! the `hub.config` sections (trait names are unique across jhub's tables).
+//! A key the hub reads but no test covers yet has no entry here: the
+//! reference lists it apart, as "read, no behaviour test yet".
+
+/// `(key, tests)`.
+pub const EVIDENCE: &[(&str, &[&str])] = &[
+    ("cull.enabled", &["idle_pods_are_culled_active_ones_kept_until_max_age"]),
+    ("cull.every", &["culler_stops_idle_and_old_servers_only"]),
+    (
+        "cull.maxAge",
+        &["max_age_wins_over_activity_and_switches", "idle_pods_are_culled_active_ones_kept_until_max_age"],
+    ),
+    (
+        "cull.timeout",
+        &["culler_stops_idle_and_old_servers_only", "idle_pods_are_culled_active_ones_kept_until_max_age"],
+    ),
+    ("cull.users", &["culler_stops_idle_and_old_servers_only"]),
+    ("hub.activeServerLimit", &["spawn_limits_answer_429_with_the_reason_on_the_spawn_page"]),
+    ("hub.allowNamedServers", &["named_servers_can_be_disabled"]),
+    ("hub.baseUrl", &["urls_and_client_ids", "z2jh_defaults_reach_the_typed_config"]),
+    ("hub.concurrentSpawnLimit", &["concurrent_spawn_limit_throttles_like_jupyterhub"]),
+    ("hub.config", &["hub_config_sections"]),
+    ("hub.cookieSecret", &["serve_refuses_placeholder_secrets_unless_dev", "loads_the_z2jh_secret_layout"]),
+    ("hub.db.type", &["databases", "database_urls_from_z2jh_forms"]),
+    ("hub.db.url", &["databases", "database_urls_from_z2jh_forms"]),
+    ("hub.existingSecret", &["loads_the_z2jh_secret_layout"]),
+    ("hub.loadRoles", &["gitlab_groups_become_hub_groups_and_drive_roles", "no_route_is_reachable_without_its_scope"]),
+    ("hub.namedServerLimitPerUser", &["named_servers_lifecycle"]),
+    ("hub.redirectToServer", &["form_login_xsrf_and_failures"]),
+    ("hub.services", &["no_route_is_reachable_without_its_scope"]),
+    ("hub.shutdownOnLogout", &["shutdown_on_logout_stops_the_servers"]),
+    ("hub.templatePaths", &["proxy_error_page_and_custom_templates"]),
+    ("proxy.secretToken", &["env_overrides_and_z2jh_variables", "proxy_routes_and_reconciliation"]),
+    ("trait:active_server_limit", &["spawn_limits_answer_429_with_the_reason_on_the_spawn_page"]),
+    ("trait:activity_resolution", &["named_servers_user_redirect_and_activity"]),
+    ("trait:admin_access", &["another_users_server_is_403_and_admins_get_the_consent_page"]),
+    (
+        "trait:admin_groups",
+        &["admin_groups_make_admins_and_let_them_in", "gitlab_groups_become_hub_groups_and_drive_roles"],
+    ),
+    ("trait:admin_users", &["admins_are_always_allowed_and_marked_admin", "every_allow_and_deny_rule_end_to_end"]),
+    ("trait:allow_all", &["allowed_users_and_allow_all"]),
+    ("trait:allow_existing_users", &["allow_existing_users_asks_the_hub"]),
+    ("trait:allow_named_servers", &["named_servers_can_be_disabled"]),
+    ("trait:allowed_gitlab_groups", &["group_member_passes_and_non_member_is_denied"]),
+    (
+        "trait:allowed_groups",
+        &[
+            "allowed_groups_alone_lets_members_in_including_subgroups_by_full_path",
+            "gitlab_groups_become_hub_groups_and_drive_roles",
+            "leaving_the_group_revokes_access_and_admin_at_the_next_check",
+        ],
+    ),
+    ("trait:allowed_project_ids", &["project_developer_passes_and_reporter_fails"]),
+    ("trait:allowed_users", &["allowed_users_and_allow_all"]),
+    ("trait:api_url", &["reconfigure_points_at_another_chp"]),
+    ("trait:auth_refresh_age", &["removed_group_member_is_logged_out_at_the_next_refresh"]),
+    ("trait:auth_state_groups_key", &["auth_state_groups_key_is_a_dotted_path"]),
+    ("trait:auth_token", &["proxy_routes_and_reconciliation"]),
+    ("trait:authenticator_class", &["gitlab_settings_and_aliases"]),
+    ("trait:auto_login", &["auto_login_and_logout_redirect"]),
+    ("trait:base_url", &["urls_and_client_ids"]),
+    ("trait:blocked_users", &["blocked_beats_admin_and_group_membership"]),
+    ("trait:client_id", &["authorize_redirect_carries_pkce_and_state"]),
+    ("trait:client_secret", &["authorize_redirect_carries_pkce_and_state"]),
+    ("trait:concurrent_spawn_limit", &["concurrent_spawn_limit_throttles_like_jupyterhub"]),
+    ("trait:cookie_secret", &["serve_refuses_placeholder_secrets_unless_dev"]),
+    ("trait:custom_403_message", &["custom_403_message_is_shown_escaped", "custom_403_message_is_used"]),
+    ("trait:custom_scopes", &["custom_scopes_from_config"]),
+    ("trait:db_url", &["database_urls_from_z2jh_forms"]),
+    ("trait:delete_invalid_users", &["invalid_users_are_deleted_only_when_configured"]),
+    ("trait:enable_auth_state", &["auth_state_is_encrypted_at_rest_and_refreshed"]),
+    ("trait:gitlab_url", &["gitlab_environment_fallbacks", "settings_are_validated"]),
+    ("trait:hub_connect_url", &["kubespawner_defaults"]),
+    ("trait:keys", &["auth_state_is_encrypted_at_rest_and_refreshed"]),
+    ("trait:load_groups", &["load_groups_and_role_groups_exist_from_the_start"]),
+    (
+        "trait:load_roles",
+        &["gitlab_groups_become_hub_groups_and_drive_roles", "load_groups_and_role_groups_exist_from_the_start"],
+    ),
+    ("trait:logout_redirect_url", &["auto_login_and_logout_redirect"]),
+    (
+        "trait:manage_groups",
+        &["gitlab_groups_become_hub_groups_and_drive_roles", "group_settings_without_manage_groups_are_refused"],
+    ),
+    ("trait:named_server_limit_per_user", &["named_servers_lifecycle"]),
+    ("trait:oauth_callback_url", &["oauth_login_sets_a_signed_state_cookie_and_uses_pkce"]),
+    ("trait:password", &["form_login_xsrf_and_failures"]),
+    ("trait:public_url", &["optional_variables", "secure_cookies_when_the_public_url_is_https"]),
+    ("trait:redirect_to_server", &["form_login_xsrf_and_failures"]),
+    (
+        "trait:refresh_pre_spawn",
+        &[
+            "removed_member_cannot_spawn_even_before_the_refresh_interval",
+            "leaving_the_group_revokes_access_and_admin_at_the_next_check",
+        ],
+    ),
+    ("trait:scope", &["scopes_and_extra_params_are_sent"]),
+    ("trait:services", &["no_route_is_reachable_without_its_scope"]),
+    ("trait:shutdown_on_logout", &["shutdown_on_logout_stops_the_servers"]),
+    ("trait:template_paths", &["proxy_error_page_and_custom_templates"]),
+    ("trait:token_expires_in_max_seconds", &["token_page_lists_tokens_and_applications"]),
+    ("trait:user_password", &["construction_checks_passwords_and_hides_them"]),
+    ("trait:admin_password", &["construction_checks_passwords_and_hides_them"]),
+    ("trait:username_map", &["username_map_renames_and_username_pattern_refuses"]),
+    (
+        "trait:username_pattern",
+        &["username_map_renames_and_username_pattern_refuses", "username_pattern_refuses_with_a_clear_page"],
+    ),
+];
+
+/// The tests that exercise `key` (empty: read by the hub, but untested).
+pub fn tests_for(key: &str) -> &'static [&'static str] {
+    EVIDENCE.iter().find(|(k, _)| *k == key).map_or(&[], |(_, tests)| *tests)
+}
