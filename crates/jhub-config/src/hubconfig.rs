@@ -122,6 +122,9 @@ pub struct HubSettings {
     pub activity_resolution: u64,
     pub last_activity_interval: u64,
     pub custom_scopes: serde_json::Map<String, serde_json::Value>,
+    /// `JhubUsage.event_retention_days`: how long the server event log
+    /// (usage reports) is kept; 0 keeps it forever.
+    pub event_retention_days: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -528,6 +531,7 @@ pub(crate) fn build(root: &VNode, env: &Environment, diags: &mut Vec<Diagnostic>
         // z2jh fixes 60 (JupyterHub's own default is 300).
         last_activity_interval: r.uint(&["hub.config.JupyterHub.last_activity_interval"], 60),
         custom_scopes,
+        event_retention_days: r.float(&["hub.config.JhubUsage.event_retention_days"], 0.0),
     };
 
     let auth = build_auth(&mut r, env);

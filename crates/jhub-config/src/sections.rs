@@ -167,6 +167,9 @@ pub const PROXY: &[TraitInfo] = &[
     fixed("should_start", Bool, "jhub never starts configurable-http-proxy itself; the chart (or you) runs it"),
 ];
 
+/// jhub's own settings (not JupyterHub traits): usage accounting.
+pub const JHUB_USAGE: &[TraitInfo] = &[s("event_retention_days", Float)];
+
 pub const CRYPT_KEEPER: &[TraitInfo] = &[s("keys", List), ign("n_threads", Int, "not needed")];
 
 /// Sections jhub reads, each with the tables that apply (traitlets inheritance:
@@ -181,6 +184,7 @@ pub fn section(name: &str) -> Option<&'static [&'static [TraitInfo]]> {
         "SharedPasswordAuthenticator" => &[SHARED_PASSWORD, AUTHENTICATOR],
         "ConfigurableHTTPProxy" | "Proxy" => &[PROXY],
         "CryptKeeper" => &[CRYPT_KEEPER],
+        "JhubUsage" => &[JHUB_USAGE],
         _ => return None,
     })
 }
@@ -203,6 +207,7 @@ pub const KNOWN_SECTIONS: &[&str] = &[
     "CryptKeeper",
     "KubeSpawner",
     "Spawner",
+    "JhubUsage",
 ];
 
 pub fn find_trait(section_name: &str, trait_name: &str) -> Option<&'static TraitInfo> {

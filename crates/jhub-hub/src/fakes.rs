@@ -37,6 +37,9 @@ pub struct FakeSpawner {
     api_tokens: Mutex<HashMap<(String, String), String>>,
     pub starts: AtomicUsize,
     pub stops: AtomicUsize,
+    /// What starts report as resolved resources (`{}` while null), e.g. the
+    /// GPUs a profile asks for.
+    pub resources: Mutex<Value>,
 }
 
 impl FakeSpawner {
@@ -139,7 +142,9 @@ impl Spawner for FakeSpawner {
         if let Ok(mut running) = self.running.lock() {
             running.insert(key, cancel);
         }
-        Ok(Started { url, state: json!({"fake": true}), resources: json!({}) })
+        let resources =
+            self.resources.lock().ok().map(|r| r.clone()).filter(|r| !r.is_null()).unwrap_or_else(|| json!({}));
+        Ok(Started { url, state: json!({"fake": true}), resources })
     }
 
     async fn stop(&self, user: &str, server: &str, _state: &Value, _now: bool) -> Result<(), SpawnError> {

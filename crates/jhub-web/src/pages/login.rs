@@ -112,7 +112,10 @@ pub async fn login_post(State(app): State<App>, browser: Browser, parts: Parts, 
         );
     }
     let password = SecretString::from(fields.get("password").unwrap_or("").to_string());
-    match app.auth.authenticate_form(&username, &password).await {
+    let began = std::time::Instant::now();
+    let outcome = app.auth.authenticate_form(&username, &password).await;
+    app.hub.metrics().observe_login(outcome.is_ok(), began.elapsed());
+    match outcome {
         Ok(outcome) => {
             let previous = browser.login.clone();
             match finish_login(&app, &parts, previous.as_ref(), outcome, next).await {
@@ -245,6 +248,14 @@ pub async fn oauth_callback(State(app): State<App>, parts: Parts) -> Response {
 /// every hub cookie is cleared, then the login page (or
 /// `logout_redirect_url`, or `logout.html` with `auto_login`).
 pub async fn logout(State(app): State<App>, parts: Parts) -> Response {
+    let began = std::time::Instant::now();
+    let response = logout_inner(&app, parts).await;
+    app.hub.metrics().observe_logout(began.elapsed());
+    response
+}
+
+async fn logout_inner(app: &App, parts: Parts) -> Response {
+    let app = app.clone();
     if let Some(login) = crate::auth::browser_login(&app, &parts) {
         let name = login.identity.principal.name().to_string();
         if app.settings.shutdown_on_logout {

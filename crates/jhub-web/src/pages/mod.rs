@@ -17,6 +17,7 @@
 mod form;
 pub mod home;
 pub mod login;
+pub mod metrics;
 pub mod oauth;
 pub mod session;
 pub mod spawn;
@@ -381,6 +382,12 @@ pub fn router(app: &App) -> Router<App> {
         .route(
             &p("user-redirect/{*rest}"),
             labelled("jupyterhub.handlers.base.UserRedirectHandler", get(spawn::user_redirect)),
+        )
+        // Operator console (issue 15).
+        .route(&p("metrics"), labelled("jupyterhub.handlers.metrics.MetricsHandler", get(metrics::metrics_page)))
+        .route(
+            &p("security/csp-report"),
+            labelled("jupyterhub.handlers.base.CSPReportHandler", axum::routing::post(metrics::csp_report)),
         )
 }
 
