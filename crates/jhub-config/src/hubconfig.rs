@@ -491,6 +491,16 @@ pub(crate) fn build(root: &VNode, env: &Environment, diags: &mut Vec<Diagnostic>
     let load_roles = build_roles(root);
     let services = build_services(root);
 
+    const RETENTION: &str = "hub.config.JhubUsage.event_retention_days";
+    let event_retention_days = match r.float(&[RETENTION], 0.0) {
+        days if days.is_finite() && days >= 0.0 => days,
+        _ => {
+            if let Some((path, node)) = r.pick(&[RETENTION]) {
+                r.bad(&path, node, "a number of days, 0 or more (0 keeps the event log forever)");
+            }
+            0.0
+        }
+    };
     let hub = HubSettings {
         base_url: base_url.clone(),
         bind_address,
@@ -531,7 +541,7 @@ pub(crate) fn build(root: &VNode, env: &Environment, diags: &mut Vec<Diagnostic>
         // z2jh fixes 60 (JupyterHub's own default is 300).
         last_activity_interval: r.uint(&["hub.config.JupyterHub.last_activity_interval"], 60),
         custom_scopes,
-        event_retention_days: r.float(&["hub.config.JhubUsage.event_retention_days"], 0.0),
+        event_retention_days,
     };
 
     let auth = build_auth(&mut r, env);

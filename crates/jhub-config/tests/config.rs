@@ -1049,6 +1049,18 @@ fn jhub_usage_event_retention() {
     assert_eq!(l.config.hub.event_retention_days, 90.0);
     assert_eq!(loaded("hub: {}\n").config.hub.event_retention_days, 0.0, "kept forever by default");
     check(
+        "hub:\n  config:\n    JhubUsage:\n      event_retention_days: -3\n",
+        expect![[r#"
+            failed
+            error: `hub.config.JhubUsage.event_retention_days` must be a number of days, 0 or more (0 keeps the event log forever)
+             --> values.yaml:4:29
+              |
+            4 |       event_retention_days: -3
+              |                             ^^
+
+        "#]],
+    );
+    check(
         "hub:\n  config:\n    JhubUsage:\n      event_retention_days: \"90\"\n      retention: 3\n",
         expect![[r#"
             failed

@@ -144,3 +144,27 @@ impl Hub {
         Ok(purged)
     }
 }
+
+impl Hub {
+    /// Daily usage per profile in `[start, end)` (the usage page's chart).
+    pub fn usage_daily_by_profile(
+        &self,
+        start: Timestamp,
+        end: Timestamp,
+    ) -> std::collections::BTreeMap<String, Vec<UsageRow>> {
+        let now = to_micros(self.now());
+        let book = self.inner.usage.lock().unwrap_or_else(|p| p.into_inner());
+        let profiles: std::collections::BTreeSet<&str> =
+            book.sessions.iter().map(|s| s.requested.profile.as_str()).collect();
+        profiles
+            .into_iter()
+            .map(|profile| {
+                let mine = book.sessions.iter().filter(|s| s.requested.profile == profile);
+                let rows =
+                    jhub_core::usage::report(mine, to_micros(start), to_micros(end), now, GroupBy::Day, |_| vec![]);
+                (profile.to_string(), rows)
+            })
+            .filter(|(_, rows)| !rows.is_empty())
+            .collect()
+    }
+}

@@ -1,7 +1,7 @@
 //! `GET /hub/api/usage?start=&end=&group_by=user|group|profile|node|day`
 //! (scope `read:usage`, jhub's own): server-hours, GPU-hours, CPU-core-hours,
 //! GiB-hours requested and sessions in `[start, end)`, as JSON or, with
-//! `Accept: text/csv`, as CSV. `start` defaults to the first of the current
+//! `Accept: text/csv` (or `format=csv`), as CSV. `start` defaults to the first of the current
 //! month (UTC), `end` to now.
 
 use super::query::QueryArgs;
@@ -79,7 +79,8 @@ pub async fn usage(State(app): State<App>, uri: Uri, headers: HeaderMap) -> ApiR
         })?,
     };
     let rows = app.hub.usage_report(start, end, by);
-    if wants_csv(&headers) {
+    // `format=csv` for links (a browser cannot set Accept on a download).
+    if wants_csv(&headers) || args.get("format") == Some("csv") {
         let body = jhub_core::usage::to_csv(by, &rows);
         let disposition = format!(
             "attachment; filename=\"usage-{}-{}-by-{}.csv\"",
