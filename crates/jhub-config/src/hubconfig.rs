@@ -127,9 +127,12 @@ pub struct HubSettings {
     pub activity_resolution: u64,
     pub last_activity_interval: u64,
     pub custom_scopes: serde_json::Map<String, serde_json::Value>,
+    /// `JhubUsage.event_retention_days`: how long the server event log
+    /// (usage reports) is kept; 0 keeps it forever.
+    pub event_retention_days: f64,
 }
 
-/// `hub.config.JhubSecurity` (docs/security-edge.md).
+/// `hub.config.JhubSecurity` (docs/security.md).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SecuritySettings {
     /// Stop a user's servers when a refresh finds the user no longer allowed.
@@ -549,6 +552,16 @@ pub(crate) fn build(root: &VNode, env: &Environment, diags: &mut Vec<Diagnostic>
     let load_groups = build_load_groups(&mut r);
     let services = build_services(root);
 
+    const RETENTION: &str = "hub.config.JhubUsage.event_retention_days";
+    let event_retention_days = match r.float(&[RETENTION], 0.0) {
+        days if days.is_finite() && days >= 0.0 => days,
+        _ => {
+            if let Some((path, node)) = r.pick(&[RETENTION]) {
+                r.bad(&path, node, "a number of days, 0 or more (0 keeps the event log forever)");
+            }
+            0.0
+        }
+    };
     let hub = HubSettings {
         base_url: base_url.clone(),
         bind_address,
@@ -590,6 +603,7 @@ pub(crate) fn build(root: &VNode, env: &Environment, diags: &mut Vec<Diagnostic>
         // z2jh fixes 60 (JupyterHub's own default is 300).
         last_activity_interval: r.uint(&["hub.config.JupyterHub.last_activity_interval"], 60),
         custom_scopes,
+        event_retention_days,
     };
 
     let auth = build_auth(&mut r, env);

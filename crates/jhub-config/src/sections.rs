@@ -179,6 +179,8 @@ pub const JHUB_SECURITY: &[TraitInfo] = &[
     s("max_header_bytes", Int),
     s("max_headers", Int),
 ];
+/// jhub's own settings (not JupyterHub traits): usage accounting.
+pub const JHUB_USAGE: &[TraitInfo] = &[s("event_retention_days", Float)];
 
 pub const CRYPT_KEEPER: &[TraitInfo] = &[s("keys", List), ign("n_threads", Int, "not needed")];
 
@@ -195,6 +197,7 @@ pub fn section(name: &str) -> Option<&'static [&'static [TraitInfo]]> {
         "ConfigurableHTTPProxy" | "Proxy" => &[PROXY],
         "CryptKeeper" => &[CRYPT_KEEPER],
         "JhubSecurity" => &[JHUB_SECURITY],
+        "JhubUsage" => &[JHUB_USAGE],
         _ => return None,
     })
 }
@@ -218,6 +221,7 @@ pub const KNOWN_SECTIONS: &[&str] = &[
     "JhubSecurity",
     "KubeSpawner",
     "Spawner",
+    "JhubUsage",
 ];
 
 pub fn find_trait(section_name: &str, trait_name: &str) -> Option<&'static TraitInfo> {

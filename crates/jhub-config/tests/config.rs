@@ -314,7 +314,7 @@ fn hub_config_sections() {
               |
             5 |     NativeAuthenticator:
               |     ^^^^^^^^^^^^^^^^^^^
-              = note: jhub reads these hub.config sections: JupyterHub, Authenticator, OAuthenticator, GitLabOAuthenticator, DummyAuthenticator, SharedPasswordAuthenticator, ConfigurableHTTPProxy, Proxy, CryptKeeper, JhubSecurity, KubeSpawner, Spawner
+              = note: jhub reads these hub.config sections: JupyterHub, Authenticator, OAuthenticator, GitLabOAuthenticator, DummyAuthenticator, SharedPasswordAuthenticator, ConfigurableHTTPProxy, Proxy, CryptKeeper, JhubSecurity, KubeSpawner, Spawner, JhubUsage
 
             warning: `concurent_spawn_limit` is not a JupyterHub setting jhub knows
              --> values.yaml:8:7
@@ -1225,6 +1225,45 @@ fn only_unsupported_but_valid_keys_are_reported_key_by_key() {
             13 |   enabled: true
                |   ^^^^^^^
                = note: removed from z2jh (use rbac.create); the chart refuses to install with it
+
+        "#]],
+    );
+}
+
+#[test]
+fn jhub_usage_event_retention() {
+    let l = loaded("hub:\n  config:\n    JhubUsage:\n      event_retention_days: 90\n");
+    assert_eq!(l.config.hub.event_retention_days, 90.0);
+    assert_eq!(loaded("hub: {}\n").config.hub.event_retention_days, 0.0, "kept forever by default");
+    check(
+        "hub:\n  config:\n    JhubUsage:\n      event_retention_days: -3\n",
+        expect![[r#"
+            failed
+            error: `hub.config.JhubUsage.event_retention_days` must be a number of days, 0 or more (0 keeps the event log forever)
+             --> values.yaml:4:29
+              |
+            4 |       event_retention_days: -3
+              |                             ^^
+
+        "#]],
+    );
+    check(
+        "hub:\n  config:\n    JhubUsage:\n      event_retention_days: \"90\"\n      retention: 3\n",
+        expect![[r#"
+            failed
+            error: `hub.config.JhubUsage.event_retention_days`: event_retention_days: expected a number, not a string; got "90". Accepted: a number, not a string. Example: event_retention_days: 8  (or 0.5)
+             --> values.yaml:4:29
+              |
+            4 |       event_retention_days: "90"
+              |                             ^^^^
+              = note: traitlets would refuse it when the hub starts
+
+            warning: `retention` is not a JhubUsage setting jhub knows
+             --> values.yaml:5:7
+              |
+            5 |       retention: 3
+              |       ^^^^^^^^^
+              = note: JupyterHub would only log "Config option not recognized" and ignore it; so does jhub
 
         "#]],
     );

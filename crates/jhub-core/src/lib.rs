@@ -22,5 +22,6 @@ pub mod redirect;
 pub mod spawn;
 pub mod time;
 pub mod token;
+pub mod usage;
 
 pub use time::Timestamp;

@@ -215,6 +215,8 @@ pub enum ServerEventKind {
     Stopped,
     Failed,
     Culled,
+    /// A restarted hub found the server still running and kept it.
+    Adopted,
 }
 
 impl ServerEventKind {
@@ -227,6 +229,7 @@ impl ServerEventKind {
             ServerEventKind::Stopped => "stopped",
             ServerEventKind::Failed => "failed",
             ServerEventKind::Culled => "culled",
+            ServerEventKind::Adopted => "adopted",
         }
     }
 
@@ -239,6 +242,7 @@ impl ServerEventKind {
             "stopped" => ServerEventKind::Stopped,
             "failed" => ServerEventKind::Failed,
             "culled" => ServerEventKind::Culled,
+            "adopted" => ServerEventKind::Adopted,
             _ => return None,
         })
     }

@@ -151,6 +151,13 @@ pub trait Spawner: Send + Sync + 'static {
     /// view, not an API round trip): the hub calls it for every server.
     async fn poll(&self, user: &str, server_name: &str, state: &Value) -> Result<PollStatus, SpawnError>;
 
+    /// When the running server's pod started (Kubernetes `status.startTime`),
+    /// if the spawner knows: a restarted hub takes it as the truth for usage.
+    /// Cheap like `poll` (a local view).
+    async fn started_at(&self, _user: &str, _server_name: &str, _state: &Value) -> Option<crate::Timestamp> {
+        None
+    }
+
     /// Deletes what outlives a stop (e.g. the PVC) when a user or a named
     /// server is removed for good.
     async fn delete_forever(&self, _user: &str, _server_name: &str, _state: &Value) -> Result<(), SpawnError> {

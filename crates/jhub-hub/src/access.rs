@@ -59,7 +59,7 @@ impl Hub {
         }
         let sessions = store.delete_sessions_for_user(user_id).await?;
         for session in &sessions {
-            self.inner.identities.invalidate_session(session);
+            self.inner.identities.invalidate_session(user_id, session);
         }
         done.sessions = sessions.len();
         tracing::warn!(

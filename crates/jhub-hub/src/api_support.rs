@@ -188,7 +188,7 @@ impl Hub {
 
     /// The proxy's routing table (the hub's routes only, as the adapter reports them).
     pub async fn proxy_routes(&self) -> HubResult<BTreeMap<String, Route>> {
-        self.inner.proxy.get_all_routes().await.map_err(|e| HubError::Backend(format!("proxy unavailable: {e}")))
+        self.proxy_get_all_routes().await.map_err(|e| HubError::Backend(format!("proxy unavailable: {e}")))
     }
 
     /// Creates an external service at run time (`POST /services/{name}`).

@@ -45,7 +45,7 @@ impl Hub {
     pub async fn cull_once(&self) -> CullReport {
         let Some(policy) = self.inner.settings.cull.clone() else { return CullReport::default() };
         let began = Instant::now();
-        match self.inner.proxy.get_all_routes().await {
+        match self.proxy_get_all_routes().await {
             Ok(routes) => self.pull_proxy_activity(&routes),
             Err(err) => tracing::warn!(error = %err, "culler could not read proxy activity; using what the hub has"),
         }
@@ -116,11 +116,7 @@ impl Hub {
         let mut stopped_per_user: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
         for (user, server, reason, stopped) in results {
             if stopped {
-                self.inner
-                    .metrics
-                    .culled_servers
-                    .get_or_create(&crate::metrics::Reason { reason: reason.label().into() })
-                    .inc();
+                self.inner.metrics.culled_servers.counter(&[reason.label()]).inc();
                 *stopped_per_user.entry(user.clone()).or_default() += 1;
                 report.stopped.push((user, server, reason));
             } else {
@@ -146,11 +142,7 @@ impl Hub {
                 tracing::info!(user = %user, "culling user ({reason})");
                 match self.delete_user(&user).await {
                     Ok(()) => {
-                        self.inner
-                            .metrics
-                            .culled_users
-                            .get_or_create(&crate::metrics::Reason { reason: reason.label().into() })
-                            .inc();
+                        self.inner.metrics.culled_users.counter(&[reason.label()]).inc();
                         report.deleted_users.push((user, reason));
                     }
                     Err(err) => tracing::warn!(user = %user, error = %err, "could not cull user"),
@@ -158,7 +150,7 @@ impl Hub {
             }
         }
         report.took = began.elapsed();
-        self.inner.metrics.cull_sweep_seconds.set(report.took.as_secs_f64());
+        self.inner.metrics.cull_sweep_seconds.gauge(&[]).set(report.took.as_secs_f64());
         report
     }
 }

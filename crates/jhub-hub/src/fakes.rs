@@ -40,6 +40,9 @@ pub struct FakeSpawner {
     /// Replaces the built-in options check (tests plug the real profile
     /// rules of `jhub-podspec` in here).
     pub options_check: Option<OptionsCheck>,
+    /// What starts report as resolved resources (`{}` while null), e.g. the
+    /// GPUs a profile asks for.
+    pub resources: Mutex<Value>,
 }
 
 /// A `validate_options` implementation for [`FakeSpawner`].
@@ -158,7 +161,9 @@ impl Spawner for FakeSpawner {
         if let Ok(mut running) = self.running.lock() {
             running.insert(key, cancel);
         }
-        Ok(Started { url, state: json!({"fake": true}), resources: json!({}) })
+        let resources =
+            self.resources.lock().ok().map(|r| r.clone()).filter(|r| !r.is_null()).unwrap_or_else(|| json!({}));
+        Ok(Started { url, state: json!({"fake": true}), resources })
     }
 
     async fn stop(&self, user: &str, server: &str, _state: &Value, _now: bool) -> Result<(), SpawnError> {

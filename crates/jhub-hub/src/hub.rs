@@ -42,6 +42,8 @@ pub(crate) struct Inner {
     pub proxy_kick: tokio::sync::Notify,
     pub consecutive_failures: std::sync::atomic::AtomicU32,
     pub rbac: jhub_core::rbac::Rbac,
+    /// Usage sessions from the server event log (see `usage`).
+    pub usage: Mutex<jhub_core::usage::SessionBook>,
 }
 
 impl Hub {
@@ -55,6 +57,7 @@ impl Hub {
         proxy: Arc<dyn Proxy>,
         clock: Arc<dyn Clock>,
     ) -> HubResult<Hub> {
+        let began = std::time::Instant::now();
         let snapshot = store.load_snapshot().await?;
         let mut state = State::default();
         for user in snapshot.users {
@@ -128,19 +131,26 @@ impl Hub {
                 store,
                 spawner,
                 proxy,
-                clock,
+                clock: clock.clone(),
                 activity: ActivityBuffer::default(),
-                metrics: Metrics::new(),
+                metrics: Metrics::new(clock.clone()),
                 shutdown: CancellationToken::new(),
                 tasks: TaskTracker::new(),
                 spawn_cancels: Mutex::new(HashMap::new()),
                 proxy_kick: tokio::sync::Notify::new(),
                 consecutive_failures: std::sync::atomic::AtomicU32::new(0),
+                usage: Mutex::new(jhub_core::usage::SessionBook::new()),
             }),
         };
         hub.apply_configured_entities().await?;
+        hub.load_usage().await?;
+        let adopting = std::time::Instant::now();
         hub.adopt_servers().await;
+        hub.inner.metrics.init_spawners_duration.histogram(&[]).observe_duration(adopting.elapsed());
         hub.start_background_tasks();
+        hub.start_metric_tasks();
+        hub.refresh_metrics();
+        hub.inner.metrics.hub_startup_duration.histogram(&[]).observe_duration(began.elapsed());
         Ok(hub)
     }
 
@@ -240,7 +250,7 @@ impl Hub {
         let s = &self.inner.settings;
         self.every("activity-flush", s.activity_flush_interval, |hub| async move { hub.flush_activity().await });
         self.every("server-poll", s.poll_interval, |hub| async move { hub.poll_servers().await });
-        self.every("expiry-purge", Duration::from_secs(3600), |hub| async move { hub.purge_expired().await });
+        self.every("expiry-purge", s.purge_interval, |hub| async move { hub.purge_expired().await });
         self.start_proxy_sync();
         if let Some(policy) = s.cull.clone() {
             let every = policy.every;
@@ -271,6 +281,9 @@ impl Hub {
         }
         if let Err(err) = self.inner.store.purge_expired_codes(now).await {
             tracing::warn!(error = %err, "could not purge expired OAuth codes");
+        }
+        if let Err(err) = self.purge_event_log().await {
+            tracing::warn!(error = %err, "could not purge the server event log");
         }
     }
 

@@ -20,6 +20,7 @@ pub mod error;
 pub mod fakes;
 pub mod hub;
 pub mod identity;
+mod instrument;
 pub mod lifecycle;
 pub mod metrics;
 pub mod progress;
@@ -27,6 +28,7 @@ pub mod routes;
 pub mod settings;
 pub mod state;
 pub mod tokens;
+mod usage;
 pub mod users;
 
 pub use access::AccessRevoked;

@@ -96,11 +96,11 @@ pub enum StopReason {
 
 /// Identity of one server inside the hub.
 #[derive(Debug, Clone)]
-struct ServerKey {
-    user_id: i64,
-    user: String,
-    server: String,
-    server_id: i64,
+pub(crate) struct ServerKey {
+    pub(crate) user_id: i64,
+    pub(crate) user: String,
+    pub(crate) server: String,
+    pub(crate) server_id: i64,
 }
 
 fn throttle_message(retry_after: u64) -> String {
@@ -304,7 +304,6 @@ impl Hub {
         };
         let ticket = SpawnTicket { already_pending: false, rx: progress.subscribe() };
         let hub = self.clone();
-        self.inner.metrics.spawn_started();
         self.spawn_task(async move { hub.run_spawn(key, request, progress, cancel).await });
         Ok(ticket)
     }
@@ -355,7 +354,7 @@ impl Hub {
         data.insert("server_name".into(), Value::String(key.server.clone()));
         let routed = tokio::select! {
             _ = cancel.cancelled() => return,
-            result = self.inner.proxy.add_route(&prefix, &started.url, data) => result,
+            result = self.proxy_add_route(&prefix, &started.url, data) => result,
         };
         if let Err(err) = routed {
             return self
@@ -420,6 +419,7 @@ impl Hub {
             if let Some(slot) = state.user_mut(&key.user).and_then(|e| e.servers.get_mut(&key.server)) {
                 slot.server = row;
                 slot.phase = Phase::Spawning(SpawnStep::WaitingHttp);
+                slot.resources = Some(started.resources.clone());
             }
         }
         let now = self.now();
@@ -457,7 +457,7 @@ impl Hub {
         tracing::warn!(user = %key.user, server = %key.server, error = %message, "spawn failed");
         let prefix = self.inner.settings.layout.server_url(&key.user, &key.server);
         if step == SpawnStep::AddingRoute
-            && let Err(err) = self.inner.proxy.delete_route(&prefix).await
+            && let Err(err) = self.proxy_delete_route(&prefix).await
         {
             tracing::warn!(error = %err, "could not remove route after failed spawn");
         }
@@ -624,7 +624,7 @@ impl Hub {
     async fn run_stop(&self, key: &ServerKey, remove: bool) -> Result<(), String> {
         let began = Instant::now();
         let prefix = self.inner.settings.layout.server_url(&key.user, &key.server);
-        if let Err(err) = self.inner.proxy.delete_route(&prefix).await {
+        if let Err(err) = self.proxy_delete_route(&prefix).await {
             tracing::warn!(error = %err, route = %prefix, "could not remove route; the reconciler will retry");
         }
         let state_json = self
@@ -668,7 +668,7 @@ impl Hub {
                     let mut data = serde_json::Map::new();
                     data.insert("user".into(), Value::String(key.user.clone()));
                     data.insert("server_name".into(), Value::String(key.server.clone()));
-                    if let Err(err) = self.inner.proxy.add_route(&prefix, &target, data).await {
+                    if let Err(err) = self.proxy_add_route(&prefix, &target, data).await {
                         tracing::warn!(error = %err, "could not restore route after failed stop");
                     }
                 }
@@ -713,7 +713,7 @@ impl Hub {
                 .collect()
         };
         for (key, state_json) in running {
-            match self.inner.spawner.poll(&key.user, &key.server, &state_json).await {
+            match self.timed_poll(&key.user, &key.server, &state_json).await {
                 Ok(PollStatus::Running) => {}
                 Ok(PollStatus::Stopped { exit_code }) => {
                     tracing::warn!(user = %key.user, server = %key.server, ?exit_code, "server went away; cleaning up");
@@ -731,7 +731,7 @@ impl Hub {
             return;
         }
         let prefix = self.inner.settings.layout.server_url(&key.user, &key.server);
-        if let Err(err) = self.inner.proxy.delete_route(&prefix).await {
+        if let Err(err) = self.proxy_delete_route(&prefix).await {
             tracing::warn!(error = %err, "could not remove route of vanished server");
         }
         let now = self.now();
@@ -775,7 +775,7 @@ impl Hub {
                 .collect()
         };
         for (key, row) in candidates {
-            let status = match self.inner.spawner.poll(&key.user, &key.server, &row.state).await {
+            let status = match self.timed_poll(&key.user, &key.server, &row.state).await {
                 Ok(status) => status,
                 Err(err) => {
                     // The cluster could not be asked (API server down, RBAC):
@@ -802,6 +802,12 @@ impl Hub {
                     }
                     state.reindex_user(key.user_id);
                 }
+                self.reload_resources(&key, &row).await;
+                let pod_started = self.inner.spawner.started_at(&key.user, &key.server, &row.state).await;
+                let detail = json!({"pod_started": pod_started.map(jhub_core::time::isoformat)});
+                let now = self.now();
+                self.record_event(Some(key.user_id), &key.user, &key.server, ServerEventKind::Adopted, now, detail)
+                    .await;
                 tracing::info!(user = %key.user, server = %key.server, "re-adopted running server");
             } else {
                 if status == PollStatus::Running {
@@ -813,6 +819,12 @@ impl Hub {
                 let now = self.now();
                 if let Err(err) = self.clear_server(&key, now, None).await {
                     tracing::error!(error = %err, "could not clear stale server");
+                }
+                if row.url.is_some() {
+                    // It ran when the hub went down: close its usage session.
+                    let detail = json!({"reason": "gone at hub start"});
+                    self.record_event(Some(key.user_id), &key.user, &key.server, ServerEventKind::Stopped, now, detail)
+                        .await;
                 }
                 tracing::info!(user = %key.user, server = %key.server, "server no longer running; cleared");
             }
@@ -828,11 +840,15 @@ impl Hub {
         at: jhub_core::Timestamp,
         detail: Value,
     ) {
+        let detail = self.usage_detail(user, server, kind, detail);
         let event =
             NewServerEvent { user_id, user_name: user.to_string(), server_name: server.to_string(), kind, at, detail };
         if let Err(err) = self.inner.store.append_event(&event).await {
             tracing::warn!(error = %err, ?kind, "could not append to the server event log");
         }
+        // Counted even when the write failed: memory is what reports read,
+        // and the hub did run the server.
+        self.apply_usage_event(user, server, kind, at, &event.detail);
     }
 }
 

@@ -76,15 +76,14 @@ impl Hub {
     /// One full reconciliation (JupyterHub `check_routes` plus the activity pull).
     pub async fn check_routes(&self) -> HubResult<RouteReport> {
         let began = Instant::now();
-        let existing =
-            self.inner.proxy.get_all_routes().await.map_err(|e| crate::error::HubError::Backend(e.to_string()))?;
+        let existing = self.proxy_get_all_routes().await.map_err(|e| crate::error::HubError::Backend(e.to_string()))?;
         self.pull_proxy_activity(&existing);
         let (desired, pending) = self.desired_routes();
         let mut report = RouteReport::default();
         for (routespec, want) in &desired {
             let ok = existing.get(routespec).is_some_and(|have| have.target == want.target);
             if !ok {
-                match self.inner.proxy.add_route(routespec, &want.target, want.data.clone()).await {
+                match self.proxy_add_route(routespec, &want.target, want.data.clone()).await {
                     Ok(()) => report.added.push(routespec.clone()),
                     Err(err) => tracing::warn!(route = %routespec, error = %err, "could not add route"),
                 }
@@ -94,7 +93,7 @@ impl Hub {
             if desired.contains_key(routespec) || pending.contains(routespec) {
                 continue;
             }
-            match self.inner.proxy.delete_route(routespec).await {
+            match self.proxy_delete_route(routespec).await {
                 Ok(()) => {
                     tracing::info!(route = %routespec, "deleted stale route");
                     report.deleted.push(routespec.clone());
@@ -102,7 +101,7 @@ impl Hub {
                 Err(err) => tracing::warn!(route = %routespec, error = %err, "could not delete stale route"),
             }
         }
-        self.inner.metrics.check_routes_duration.observe(began.elapsed().as_secs_f64());
+        self.inner.metrics.check_routes_duration.histogram(&[]).observe_duration(began.elapsed());
         if !report.added.is_empty() || !report.deleted.is_empty() {
             tracing::info!(added = report.added.len(), deleted = report.deleted.len(), "proxy routes reconciled");
         }
@@ -208,7 +207,7 @@ impl Hub {
                     _ = tokio::time::sleep(wait) => {
                         if healthy && !probe_every.is_zero() && !hub.probe_proxy().await {
                             tracing::warn!("proxy lost the hub's routes (restarted?); restoring them now");
-                            hub.inner.metrics.proxy_restarts_detected.inc();
+                            hub.inner.metrics.proxy_restarts_detected.counter(&[]).inc();
                             next_full = Instant::now();
                         }
                     }

@@ -97,6 +97,11 @@ pub struct HubSettings {
     pub consecutive_failure_limit: u32,
     /// `JupyterHub.admin_access`.
     pub admin_access: bool,
+    /// How long the server event log (usage) is kept; `None` = forever
+    /// (`hub.config.JhubUsage.event_retention_days`).
+    pub event_retention: Option<Duration>,
+    /// How often expired tokens, codes and old events are purged.
+    pub purge_interval: Duration,
 }
 
 impl HubSettings {
@@ -139,6 +144,8 @@ impl HubSettings {
             services: Vec::new(),
             extra_user_scopes: Vec::new(),
             custom_scopes: Vec::new(),
+            event_retention: None,
+            purge_interval: Duration::from_secs(3600),
             consecutive_failure_limit: 0,
             admin_access: false,
         }

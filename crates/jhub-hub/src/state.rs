@@ -29,6 +29,9 @@ pub struct ServerEntry {
     pub last_failure: Option<SpawnFailure>,
     /// Progress of the current or last spawn.
     pub progress: Arc<ProgressLog>,
+    /// What the spawner reported running (`Started::resources`), for the
+    /// GPU gauge and the admin page; reloaded from the event log on adoption.
+    pub resources: Option<serde_json::Value>,
 }
 
 impl ServerEntry {
@@ -37,7 +40,7 @@ impl ServerEntry {
             (true, None) => Phase::Running,
             _ => Phase::Stopped,
         };
-        Self { server, phase, last_failure: None, progress: Arc::new(ProgressLog::new()) }
+        Self { server, phase, last_failure: None, progress: Arc::new(ProgressLog::new()), resources: None }
     }
 
     pub fn pending(&self) -> Option<Pending> {

@@ -30,7 +30,7 @@ impl Hub {
         let mut state = self.write();
         state.insert_user(user.clone());
         state.permissions_generation += 1;
-        self.inner.metrics.total_users.set(state.users.len() as i64);
+        self.inner.metrics.total_users.gauge(&[]).set(state.users.len() as f64);
         Ok(user)
     }
 
@@ -61,7 +61,7 @@ impl Hub {
             state.insert_user(user.clone());
         }
         state.permissions_generation += 1;
-        self.inner.metrics.total_users.set(state.users.len() as i64);
+        self.inner.metrics.total_users.gauge(&[]).set(state.users.len() as f64);
         Ok(created)
     }
 
@@ -192,7 +192,7 @@ impl Hub {
         self.inner.store.delete_user(id).await?;
         let mut state = self.write();
         state.remove_user(id);
-        self.inner.metrics.total_users.set(state.users.len() as i64);
+        self.inner.metrics.total_users.gauge(&[]).set(state.users.len() as f64);
         drop(state);
         self.inner.identities.invalidate_user(id);
         Ok(())
@@ -646,7 +646,7 @@ impl Hub {
             state.permissions_generation += 1;
         }
         let total = self.read().users.len();
-        self.inner.metrics.total_users.set(total as i64);
+        self.inner.metrics.total_users.gauge(&[]).set(total as f64);
         Ok(())
     }
 }

@@ -262,10 +262,10 @@ async fn culler_stops_idle_and_old_servers_only() {
     assert!(culled.iter().any(|c| c.starts_with("old age 02:00:00")), "{culled:?}");
     // Metrics by reason, and the last sweep's duration.
     let metrics = f.hub.metrics().encode();
-    assert!(metrics.contains("jupyterhub_culled_servers_total{reason=\"idle\"} 1"), "{metrics}");
-    assert!(metrics.contains("jupyterhub_culled_servers_total{reason=\"max_age\"} 1"), "{metrics}");
-    assert!(metrics.contains("jupyterhub_culled_users_total{reason=\"idle\"}"), "{metrics}");
-    assert!(metrics.contains("jupyterhub_cull_sweep_duration_seconds"), "{metrics}");
+    assert!(metrics.contains("jhub_culled_servers_total{reason=\"idle\"} 1"), "{metrics}");
+    assert!(metrics.contains("jhub_culled_servers_total{reason=\"max_age\"} 1"), "{metrics}");
+    assert!(metrics.contains("jhub_culled_users_total{reason=\"idle\"}"), "{metrics}");
+    assert!(metrics.contains("jhub_cull_sweep_duration_seconds"), "{metrics}");
 }
 
 #[tokio::test]

@@ -478,7 +478,7 @@ impl KubeSpawner {
         progress: &ProgressSink,
         began: Instant,
         deadline: Instant,
-    ) -> Result<String, StartError> {
+    ) -> Result<(String, String), StartError> {
         let fail_unschedulable = self.settings.fail_fast_unschedulable;
         let mut counter = ProgressCounter::default();
         let mut reported: HashSet<String> = HashSet::new();
@@ -511,7 +511,11 @@ impl KubeSpawner {
                 Some(pod) if pod.metadata.uid.as_deref() == Some(uid) => {
                     seen = true;
                     match diagnose::assess(&pod, fail_unschedulable) {
-                        PodState::Ready { ip } => return Ok(ip),
+                        PodState::Ready { ip } => {
+                            // The node goes into the usage record (GPU-hours by node).
+                            let node = pod.spec.as_ref().and_then(|spec| spec.node_name.clone()).unwrap_or_default();
+                            return Ok((ip, node));
+                        }
                         PodState::Failed { message } => return Err(StartError::Failed(message)),
                         PodState::Starting { detail: now } => detail = now,
                     }
@@ -629,13 +633,17 @@ impl KubeSpawner {
         let waited =
             self.wait_running(&cfg, &names.pod_name, &uid, &waiter, events.as_ref(), progress, began, deadline).await;
         match waited {
-            Ok(ip) => {
-                tracing::info!(user = %user.name, server, pod = %names.pod_name, %ip,
+            Ok((ip, node)) => {
+                tracing::info!(user = %user.name, server, pod = %names.pod_name, %ip, %node,
                     seconds = began.elapsed().as_secs_f64(), "pod running");
+                let mut resources = resolved_resources(&cfg);
+                if let Some(map) = resources.as_object_mut() {
+                    map.insert("node".into(), json!(node));
+                }
                 Ok(Started {
                     url: self.pod_url(&cfg, &ip, user, server, &names),
                     state: names.state(cfg.storage_pvc_ensure),
-                    resources: with_profile(resolved_resources(&cfg), profile.as_deref(), &user.groups),
+                    resources: with_profile(resources, profile.as_deref(), &user.groups),
                 })
             }
             Err(err) => {
@@ -710,6 +718,12 @@ impl Spawner for KubeSpawner {
         }
         lock(&self.known).remove(&(user.to_string(), server_name.to_string()));
         Ok(())
+    }
+
+    async fn started_at(&self, user: &str, server_name: &str, state: &Value) -> Option<jhub_core::Timestamp> {
+        let name = self.name_for(user, server_name, state, "pod_name").ok()?;
+        let pod = self.views.pods.get(&name)?;
+        pod.status.as_ref()?.start_time.as_ref().map(|t| t.0)
     }
 
     async fn poll(&self, user: &str, server_name: &str, state: &Value) -> Result<PollStatus, SpawnError> {

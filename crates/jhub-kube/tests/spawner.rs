@@ -50,6 +50,7 @@ async fn gpu_profile_runs_on_the_a100_node_with_one_gpu_and_reports_progress() {
     assert_eq!(started.resources["extra_resource_limits"], json!({"nvidia.com/gpu": "1"}));
     // The resolved profile is recorded with the resources (server event log).
     assert_eq!(started.resources["profile"], "gpu-fen-qu");
+    assert_eq!(started.resources["node"], "l1", "the node goes into the usage record");
     // The token travels in the pod spec, as with KubeSpawner.
     let env_vars = pod.pointer("/spec/containers/0/env").and_then(Value::as_array).unwrap();
     assert!(env_vars.iter().any(|e| e["name"] == "JUPYTERHUB_API_TOKEN" && e["value"] == "token-of-alice"));

@@ -38,7 +38,7 @@ use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
 /// Limits of the HTTP server edge (`hub.config.JhubSecurity`, see
-/// docs/security-edge.md).
+/// docs/security.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EdgeLimits {
     pub header_read_timeout: Duration,

@@ -35,7 +35,10 @@ pub fn router(app: App) -> Router {
     let api_prefix = format!("{base}hub/api");
     let api = api::router(&app);
     Router::new()
-        .route(&format!("{api_prefix}/"), axum::routing::get(api::hub::root))
+        .route(
+            &format!("{api_prefix}/"),
+            pages::labelled("jupyterhub.apihandlers.hub.RootAPIHandler", axum::routing::get(api::hub::root)),
+        )
         .merge(pages::oauth_provider_router(&app))
         .nest(&api_prefix, api)
         .merge(pages::router(&app))

@@ -28,6 +28,7 @@ pub const DEFAULT_TEMPLATES: &[(&str, &str)] = embedded![
     "stop_pending.html",
     "not_running.html",
     "oauth.html",
+    "usage.html",
 ];
 
 macro_rules! static_files {

@@ -177,6 +177,8 @@ pub fn hub_settings(config: &HubConfig) -> anyhow::Result<HubSettings> {
         (hub.token_expires_in_max_seconds > 0).then(|| Duration::from_secs(hub.token_expires_in_max_seconds));
     settings.oauth_token_lifetime = Duration::from_secs_f64((hub.cookie_max_age_days * 86_400.0).max(60.0));
     settings.consecutive_failure_limit = u32::try_from(hub.consecutive_failure_limit).unwrap_or(u32::MAX);
+    settings.event_retention = (hub.event_retention_days.is_finite() && hub.event_retention_days > 0.0)
+        .then(|| Duration::from_secs_f64((hub.event_retention_days * 86_400.0).min(1e12)));
     let auth = &config.auth;
     settings.admin_users = auth.admin_users.iter().cloned().collect();
     settings.initial_users = auth.allowed_users.iter().cloned().collect();

@@ -20,7 +20,7 @@ pub const ROLE_SERVER: &str = "server";
 pub const ROLE_TOKEN: &str = "token";
 
 /// The scopes of the `admin` role (compat §4.4), which cannot be changed.
-pub const ADMIN_SCOPES: [Scope; 16] = [
+pub const ADMIN_SCOPES: [Scope; 17] = [
     Scope::AdminUi,
     Scope::AdminUsers,
     Scope::AdminServers,
@@ -37,6 +37,8 @@ pub const ADMIN_SCOPES: [Scope; 16] = [
     Scope::ReadRoles,
     Scope::ReadMetrics,
     Scope::Shares,
+    // jhub's usage reports, for admins like everything else of the console.
+    Scope::ReadUsage,
 ];
 
 const USER_DESCRIPTION: &str = "What every user may do with her own account";
@@ -306,6 +308,7 @@ mod tests {
                 "read:metrics",
                 "read:roles",
                 "read:services",
+                "read:usage",
                 "shares",
                 "shutdown",
                 "tokens",

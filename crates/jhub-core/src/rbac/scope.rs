@@ -109,6 +109,8 @@ builtin_scopes! {
         "Read the proxy's routing table, resynchronise the hub with the proxy and point the hub at a new proxy.";
     Shutdown = "shutdown" => [], "Shut the hub down.";
     ReadMetrics = "read:metrics" => [], "Read Prometheus metrics.";
+    /// jhub's own (not in JupyterHub): usage reports, `/hub/api/usage`.
+    ReadUsage = "read:usage" => [], "Read usage reports (server, GPU, CPU and memory hours of everyone).";
 }
 
 /// Description of the `self` metascope.
@@ -224,7 +226,8 @@ mod tests {
             assert_eq!(Scope::ALL[scope.index()], scope);
             assert!(!scope.description().is_empty());
         }
-        assert_eq!(SCOPE_COUNT, 46);
+        // JupyterHub 6.1's 46 and jhub's `read:usage`.
+        assert_eq!(SCOPE_COUNT, 47);
         assert_eq!(Scope::from_name("self"), None);
         assert_eq!(Scope::from_name("inherit"), None);
     }

@@ -123,20 +123,13 @@ pub async fn health() -> Response {
 /// `GET /metrics`: Prometheus text; needs `read:metrics` unless
 /// `authenticate_prometheus` is off.
 pub async fn metrics(State(app): State<App>, auth: Authorized) -> ApiResult<Response> {
-    if app.settings.authenticate_prometheus {
-        let identity = auth.identity.as_ref().ok_or_else(ApiError::missing_credentials)?;
-        let state = app.hub.read();
-        if !identity.scopes.allows(Scope::ReadMetrics, jhub_core::rbac::Resource::None, &*state) {
-            return Err(ApiError::forbidden(jhub_core::rbac::forbidden_message(&[Scope::ReadMetrics])));
+    if !crate::pages::metrics::may_read_metrics(&app, auth.identity.as_ref()) {
+        if auth.identity.is_none() {
+            return Err(ApiError::missing_credentials());
         }
+        return Err(ApiError::forbidden(jhub_core::rbac::forbidden_message(&[Scope::ReadMetrics])));
     }
-    let text = app.hub.metrics().encode();
-    Ok((
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=1.0.0; charset=utf-8"))],
-        text,
-    )
-        .into_response())
+    Ok(crate::pages::metrics::metrics_response(&app))
 }
 
 fn require_token_auth(auth: &Authorized) -> ApiResult<&Identity> {

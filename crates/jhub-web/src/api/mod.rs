@@ -16,6 +16,7 @@ pub mod servers;
 pub mod services;
 pub mod shares;
 pub mod tokens;
+pub mod usage;
 pub mod users;
 
 use crate::app::App;
@@ -503,6 +504,8 @@ pub fn table() -> Vec<Entry> {
     table.extend(server_routes("/users/{name}/server"));
     table.extend(server_routes("/users/{name}/servers/"));
     table.extend(server_routes("/users/{name}/servers/{server_name}"));
+    // Operator console (issue 15): jhub's own endpoints.
+    table.push(entry(M::GET, "/usage", &[S::ReadUsage], T::Hub, usage::HANDLER, get(usage::usage)));
     table
 }
 

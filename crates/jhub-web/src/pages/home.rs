@@ -129,6 +129,9 @@ pub async fn home(State(app): State<App>, browser: Browser, parts: Parts) -> Res
     ctx.insert("named_server_limit_per_user".into(), Value::from(settings.named_server_limit_per_user));
     ctx.insert("url".into(), Value::from(user.url.clone()));
     ctx.insert("spawner_url".into(), Value::from(format!("{}spawn/{}", super::hub_prefix(&app), user.escaped_name)));
+    // The user's own month of usage (issue 15).
+    let month = super::usage::month_of(&app, &name).map(|r| super::usage::TableRow::from(&r));
+    ctx.insert("usage_month".into(), sv(&month));
     extend_jhdata(
         &mut ctx,
         serde_json::json!({

@@ -125,7 +125,9 @@ pub async fn login_post(State(app): State<App>, browser: Browser, parts: Parts, 
             return response;
         }
     };
+    let began = std::time::Instant::now();
     let checked = app.auth.authenticate_form(&username, &password).await;
+    app.hub.metrics().observe_login(checked.is_ok(), began.elapsed());
     drop(slot);
     match &checked {
         Ok(_) => app.throttle.succeeded(&user_key),
@@ -275,6 +277,14 @@ pub async fn oauth_callback(State(app): State<App>, parts: Parts) -> Response {
 /// dead), every hub cookie is cleared, then the login page (or
 /// `logout_redirect_url`, or `logout.html` with `auto_login`).
 pub async fn logout(State(app): State<App>, parts: Parts) -> Response {
+    let began = std::time::Instant::now();
+    let response = logout_inner(&app, parts).await;
+    app.hub.metrics().observe_logout(began.elapsed());
+    response
+}
+
+async fn logout_inner(app: &App, parts: Parts) -> Response {
+    let app = app.clone();
     if let Some(login) = crate::auth::browser_login(&app, &parts) {
         let name = login.identity.principal.name().to_string();
         if app.settings.shutdown_on_logout {

@@ -17,9 +17,11 @@
 mod form;
 pub mod home;
 pub mod login;
+pub mod metrics;
 pub mod oauth;
 pub mod session;
 pub mod spawn;
+pub mod usage;
 
 pub use session::{Browser, PageState, PreSpawnRefusal, RefreshVerdict, pre_spawn_refresh, refresh_if_due};
 
@@ -48,29 +50,37 @@ pub struct PageUser {
     pub url: String,
     /// The name as a URL path segment.
     pub escaped_name: String,
+    /// Holds `read:usage`: the navigation links the usage page.
+    pub may_read_usage: bool,
 }
 
 impl PageUser {
     /// From the hub's memory; `None` if the user vanished.
     pub fn load(app: &App, name: &str) -> Option<PageUser> {
-        let state = app.hub.read();
-        let entry = state.user(name)?;
-        let display_name = entry
-            .user
-            .user_info
-            .as_ref()
-            .and_then(|info| info.get("display_name").or_else(|| info.get("name")))
-            .and_then(|v| v.as_str())
-            .filter(|s| !s.trim().is_empty())
-            .unwrap_or(name)
-            .to_string();
-        Some(PageUser {
-            name: entry.user.name.clone(),
-            admin: entry.user.admin,
-            display_name,
-            url: app.settings.layout.user_url(name),
-            escaped_name: jhub_core::names::escape_path(name),
-        })
+        let mut user = {
+            let state = app.hub.read();
+            let entry = state.user(name)?;
+            let display_name = entry
+                .user
+                .user_info
+                .as_ref()
+                .and_then(|info| info.get("display_name").or_else(|| info.get("name")))
+                .and_then(|v| v.as_str())
+                .filter(|s| !s.trim().is_empty())
+                .unwrap_or(name)
+                .to_string();
+            PageUser {
+                name: entry.user.name.clone(),
+                admin: entry.user.admin,
+                display_name,
+                url: app.settings.layout.user_url(name),
+                escaped_name: jhub_core::names::escape_path(name),
+                may_read_usage: false,
+            }
+        };
+        // After the state lock is released: the scope lookup takes it again.
+        user.may_read_usage = usage::may_read_usage(app, name);
+        Some(user)
     }
 }
 
@@ -381,6 +391,13 @@ pub fn router(app: &App) -> Router<App> {
         .route(
             &p("user-redirect/{*rest}"),
             labelled("jupyterhub.handlers.base.UserRedirectHandler", get(spawn::user_redirect)),
+        )
+        // Operator console (issue 15).
+        .route(&p("metrics"), labelled("jupyterhub.handlers.metrics.MetricsHandler", get(metrics::metrics_page)))
+        .route(&p("usage"), labelled("jhub.handlers.usage.UsageHandler", get(usage::usage_page)))
+        .route(
+            &p("security/csp-report"),
+            labelled("jupyterhub.handlers.base.CSPReportHandler", axum::routing::post(metrics::csp_report)),
         )
 }
 
