@@ -159,7 +159,7 @@ impl LoginThrottle {
     pub fn failed(&self, user: &str, client: &str, now: i64) {
         record(&self.users, user, now, FREE_USER_FAILURES);
         record(&self.clients, client, now, FREE_CLIENT_FAILURES);
-        tracing::info!(user = ?user, client = ?client, "password check failed");
+        tracing::info!(user = %loggable(user), client = %loggable(client), "password check failed");
     }
 
     /// A correct password: the user's record is cleared (the client's decays).
@@ -247,4 +247,13 @@ mod tests {
         drop(held);
         assert!(waiters.remove(0).await.is_ok());
     }
+}
+
+/// A caller-chosen name as it may appear in a log line: at most 64
+/// characters, quoted and escaped, so a huge or newline-laden username (or a
+/// forged client address) can neither flood nor forge log lines
+/// (CVE-2026-54338).
+pub(crate) fn loggable(text: &str) -> String {
+    let short: String = text.chars().take(64).collect();
+    format!("{short:?}")
 }

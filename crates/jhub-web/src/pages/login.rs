@@ -14,6 +14,7 @@ use crate::app::App;
 use crate::auth::{BrowserLogin, check_xsrf, presented_xsrf};
 use crate::cookies::{self, STATE_COOKIE};
 use crate::throttle;
+use crate::throttle::loggable;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::request::Parts;
@@ -118,7 +119,7 @@ pub async fn login_post(State(app): State<App>, browser: Browser, parts: Parts, 
     let slot = match app.throttle.admit(&user_key, &client, now).await {
         Ok(slot) => slot,
         Err(refusal) => {
-            tracing::info!(username = ?username, client = ?client, ?refusal, "form login throttled");
+            tracing::info!(username = %loggable(&username), client = %loggable(&client), ?refusal, "form login throttled");
             let status = StatusCode::TOO_MANY_REQUESTS;
             let mut response = render_login(&app, browser, status, next.as_deref(), &username, Some(refusal.message()));
             response.headers_mut().insert(axum::http::header::RETRY_AFTER, refusal.retry_after().into());
@@ -152,14 +153,6 @@ pub async fn login_post(State(app): State<App>, browser: Browser, parts: Parts, 
             }
         }
     }
-}
-
-/// A caller-chosen name as it may appear in a log line: at most 64
-/// characters, quoted and escaped, so a huge or newline-laden username can
-/// neither flood nor forge log lines (CVE-2026-54338).
-fn loggable(text: &str) -> String {
-    let short: String = text.chars().take(64).collect();
-    format!("{short:?}")
 }
 
 /// After a successful authentication: the user (created on first login),
