@@ -189,6 +189,15 @@ pub fn client_key(parts: &axum::http::request::Parts) -> String {
     forwarded.or_else(|| crate::auth::peer_ip(parts)).unwrap_or_else(|| "unknown".to_string())
 }
 
+/// A caller-chosen name as it may appear in a log line: at most 64
+/// characters, quoted and escaped, so a huge or newline-laden username (or a
+/// forged client address) can neither flood nor forge log lines
+/// (CVE-2026-54338).
+pub(crate) fn loggable(text: &str) -> String {
+    let short: String = text.chars().take(64).collect();
+    format!("{short:?}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -247,13 +256,4 @@ mod tests {
         drop(held);
         assert!(waiters.remove(0).await.is_ok());
     }
-}
-
-/// A caller-chosen name as it may appear in a log line: at most 64
-/// characters, quoted and escaped, so a huge or newline-laden username (or a
-/// forged client address) can neither flood nor forge log lines
-/// (CVE-2026-54338).
-pub(crate) fn loggable(text: &str) -> String {
-    let short: String = text.chars().take(64).collect();
-    format!("{short:?}")
 }

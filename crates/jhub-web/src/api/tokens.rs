@@ -130,7 +130,7 @@ pub async fn create(
             let slot = match app.throttle.admit(&user_key, &client, app.hub.now().as_second()).await {
                 Ok(slot) => slot,
                 Err(refusal) => {
-                    tracing::info!(username = %crate::throttle::loggable(&username), client = %crate::throttle::loggable(&client), ?refusal, "token request throttled");
+                    tracing::info!(username = %crate::throttle::loggable(username), client = %crate::throttle::loggable(&client), ?refusal, "token request throttled");
                     let mut error = ApiError::new(StatusCode::TOO_MANY_REQUESTS, refusal.message());
                     error.retry_after = Some(refusal.retry_after());
                     return Err(error);
