@@ -16,6 +16,11 @@ async fn usage_page_and_home_month() {
     *spawner.resources.lock().unwrap() = json!({"extra_resource_limits": {"nvidia.com/gpu": "2"}, "node": "n1"});
     let hub = start(Opts { spawner: Some(spawner), ..Opts::default() }).await;
     hub.hub.create_user("gina", false).await.unwrap();
+    // The clock starts at the wall clock; move it to 01:00 UTC of the next day so
+    // the three hours below fall on one day (and in one month) whatever the
+    // time the test runs at.
+    let now = hub.hub.now().as_second();
+    hub.advance((86_400 - now.rem_euclid(86_400) + 3_600) as u64);
     let mut ticket = hub
         .hub
         .spawn(SpawnCommand {
