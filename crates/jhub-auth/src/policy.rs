@@ -12,6 +12,42 @@ pub fn normalize_username(raw: &str) -> String {
     raw.to_lowercase()
 }
 
+/// `Authenticator.username_map` and `username_pattern`, which JupyterHub's
+/// base `Authenticator` applies for every authenticator: the name the
+/// login produced is lower-cased, then mapped; a mapped name that does not
+/// match the pattern (Python `re.match`: anchored at the start only) is
+/// refused.
+#[derive(Debug, Clone, Default)]
+pub struct UsernameRules {
+    map: std::collections::BTreeMap<String, String>,
+    pattern: Option<regex::Regex>,
+}
+
+impl UsernameRules {
+    /// `Err` names what is wrong with the pattern.
+    pub fn new(map: std::collections::BTreeMap<String, String>, pattern: Option<&str>) -> Result<Self, String> {
+        let pattern = match pattern.filter(|p| !p.is_empty()) {
+            Some(p) => Some(
+                regex::Regex::new(&format!("^(?:{p})"))
+                    .map_err(|e| format!("{p:?} is not a regular expression: {e}"))?,
+            ),
+            None => None,
+        };
+        Ok(Self { map, pattern })
+    }
+
+    /// JupyterHub's `normalize_username`: lower-cased, then `username_map`.
+    pub fn normalize(&self, raw: &str) -> String {
+        let lowered = normalize_username(raw);
+        self.map.get(&lowered).cloned().unwrap_or(lowered)
+    }
+
+    /// `validate_username`'s pattern part.
+    pub fn matches_pattern(&self, name: &str) -> bool {
+        self.pattern.as_ref().is_none_or(|p| p.is_match(name))
+    }
+}
+
 /// The name lists and switches shared by every authenticator
 /// (`Authenticator.admin_users`, `allowed_users`, `blocked_users`,
 /// `allow_all`, `allow_existing_users`). Names are normalised on construction.

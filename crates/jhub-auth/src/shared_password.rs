@@ -5,7 +5,7 @@
 
 use crate::authenticator::{AuthOutcome, Authenticator, LoginKind};
 use crate::error::{AuthError, ConfigError};
-use crate::policy::{AccessRules, normalize_username};
+use crate::policy::{AccessRules, UsernameRules, normalize_username};
 use argon2::password_hash::phc::PasswordHash;
 use argon2::{Argon2, PasswordHasher, PasswordVerifier};
 use async_trait::async_trait;
@@ -29,11 +29,26 @@ pub struct SharedPasswordSettings {
     /// default for this authenticator); `blocked_users` always apply.
     pub access: AccessRules,
     pub login_service: String,
+    /// `Authenticator.username_map`: applied to the lower-cased name after
+    /// the password check (JupyterHub's `normalize_username`).
+    pub username_map: std::collections::BTreeMap<String, String>,
+    /// `Authenticator.username_pattern`: a mapped name must match it.
+    pub username_pattern: Option<String>,
+    /// `Authenticator.delete_invalid_users`.
+    pub delete_invalid_users: bool,
 }
 
 impl SharedPasswordSettings {
     pub fn new(user_password: SecretString) -> Self {
-        Self { user_password, admin_password: None, access: AccessRules::default(), login_service: String::new() }
+        Self {
+            user_password,
+            admin_password: None,
+            access: AccessRules::default(),
+            login_service: String::new(),
+            username_map: std::collections::BTreeMap::new(),
+            username_pattern: None,
+            delete_invalid_users: false,
+        }
     }
 }
 
@@ -43,6 +58,8 @@ pub struct SharedPasswordAuthenticator {
     admin_hash: Option<Arc<String>>,
     access: AccessRules,
     login_service: String,
+    names: UsernameRules,
+    delete_invalid_users: bool,
 }
 
 impl std::fmt::Debug for SharedPasswordAuthenticator {
@@ -93,11 +110,15 @@ impl SharedPasswordAuthenticator {
                 Some(Arc::new(hash("admin_password", admin)?))
             }
         };
+        let names = UsernameRules::new(settings.username_map.clone(), settings.username_pattern.as_deref())
+            .map_err(|reason| ConfigError::InvalidSetting { setting: "username_pattern", reason })?;
         Ok(Self {
             user_hash: Arc::new(hash("user_password", &settings.user_password)?),
             admin_hash,
             access,
             login_service: settings.login_service,
+            names,
+            delete_invalid_users: settings.delete_invalid_users,
         })
     }
 }
@@ -121,6 +142,14 @@ impl Authenticator for SharedPasswordAuthenticator {
 
     fn admin_users(&self) -> Vec<String> {
         if self.admin_hash.is_some() { self.access.admin_users.iter().cloned().collect() } else { Vec::new() }
+    }
+
+    fn validate_username(&self, name: &str) -> bool {
+        jhub_core::names::validate_username(name).is_ok() && self.names.matches_pattern(name)
+    }
+
+    fn delete_invalid_users(&self) -> bool {
+        self.delete_invalid_users
     }
 
     async fn authenticate_form(&self, username: &str, password: &SecretString) -> Result<AuthOutcome, AuthError> {
@@ -154,6 +183,19 @@ impl Authenticator for SharedPasswordAuthenticator {
             tracing::info!(username = %loggable(&name), "form login refused: wrong password");
             return Err(AuthError::InvalidCredentials);
         };
+        // Like JupyterHub's `get_authenticated_user`: the password decides
+        // on the name as typed (lower-cased); the hub name is the mapped
+        // one, which must match `username_pattern` and is the one the
+        // blocked/allowed lists are checked against.
+        let name = self.names.normalize(&name);
+        if jhub_core::names::validate_username(&name).is_err() {
+            tracing::info!(username = %loggable(&name), "form login refused: username_map gives an invalid name");
+            return Err(AuthError::InvalidUsername { detail: loggable(&name) });
+        }
+        if !self.names.matches_pattern(&name) {
+            tracing::info!(username = %loggable(&name), "form login refused: does not match username_pattern");
+            return Err(AuthError::UsernameRefused { name: loggable(&name) });
+        }
         if self.access.blocked_users.contains(&name) {
             tracing::info!(username = %loggable(&name), "form login refused: blocked user");
             return Err(AuthError::InvalidCredentials);
@@ -222,6 +264,51 @@ mod tests {
         let auth = SharedPasswordAuthenticator::new(s).unwrap();
         assert!(auth.authenticate_form("alice", &secret("user-pass-1")).await.is_ok());
         assert!(auth.authenticate_form("bob", &secret("user-pass-1")).await.is_err());
+    }
+
+    /// `username_map` and `username_pattern` apply to password logins as
+    /// JupyterHub's base `Authenticator` applies them: the password is
+    /// checked for the typed name, the mapped name is the hub user, must
+    /// match the pattern, and is what blocked/allowed lists see.
+    #[tokio::test]
+    async fn password_login_applies_username_map_and_pattern() {
+        let mut s = settings();
+        s.username_map.insert(String::from("al"), String::from("alice"));
+        s.username_map.insert(String::from("eve"), String::from("mallory"));
+        s.username_map.insert(String::from("zed"), String::from("z/z"));
+        s.username_pattern = Some(String::from("[a-m]"));
+        s.delete_invalid_users = true;
+        let auth = SharedPasswordAuthenticator::new(s).unwrap();
+        let mapped = auth.authenticate_form("AL", &secret("user-pass-1")).await.unwrap();
+        assert_eq!(mapped.name, "alice", "lower-cased, then mapped");
+        assert!(matches!(
+            auth.authenticate_form("al", &secret("wrong-pass")).await,
+            Err(AuthError::InvalidCredentials)
+        ));
+        // Blocked by the mapped name.
+        assert!(matches!(
+            auth.authenticate_form("eve", &secret("user-pass-1")).await,
+            Err(AuthError::InvalidCredentials)
+        ));
+        // The pattern is anchored at the start only (Python re.match).
+        assert!(auth.authenticate_form("kate-z", &secret("user-pass-1")).await.is_ok());
+        match auth.authenticate_form("nina", &secret("user-pass-1")).await {
+            Err(err @ AuthError::UsernameRefused { .. }) => {
+                assert!(err.public_message().contains("\"nina\""), "{}", err.public_message())
+            }
+            other => panic!("expected UsernameRefused, got {other:?}"),
+        }
+        assert!(matches!(
+            auth.authenticate_form("zed", &secret("user-pass-1")).await,
+            Err(AuthError::InvalidUsername { .. })
+        ));
+        // The same rules decide which stored users are invalid at startup.
+        assert!(auth.validate_username("alice") && !auth.validate_username("nina"));
+        assert!(auth.delete_invalid_users());
+        let mut bad = settings();
+        bad.username_pattern = Some(String::from("(unclosed"));
+        let err = SharedPasswordAuthenticator::new(bad).unwrap_err();
+        assert!(err.to_string().contains("username_pattern"), "{err}");
     }
 
     #[test]

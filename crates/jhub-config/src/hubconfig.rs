@@ -55,7 +55,23 @@ pub struct HubConfig {
     pub security: SecuritySettings,
     /// `debug.enabled`: debug logging.
     pub debug: bool,
+    /// The log level the configuration asks for, as a tracing level
+    /// (`debug`, `info`, `warn`, `error`): `debug` with `debug.enabled`, else
+    /// `hub.config.JupyterHub.log_level` (Python's names or numbers); `None`
+    /// when neither is set.
+    pub log_level: Option<String>,
     pub release: ReleaseInfo,
+}
+
+/// Python `logging` level names and numbers → tracing levels.
+fn tracing_level(name: &str) -> Option<&'static str> {
+    match name.trim().to_ascii_uppercase().as_str() {
+        "DEBUG" | "10" | "NOTSET" | "0" => Some("debug"),
+        "INFO" | "20" => Some("info"),
+        "WARN" | "WARNING" | "30" => Some("warn"),
+        "ERROR" | "40" | "CRITICAL" | "FATAL" | "50" => Some("error"),
+        _ => None,
+    }
 }
 
 /// Helm release facts: from the mounted values' `Release`/`Chart` blocks or
@@ -659,14 +675,28 @@ pub(crate) fn build(root: &VNode, env: &Environment, diags: &mut Vec<Diagnostic>
     };
 
     let cull = build_cull(&mut r);
-    let debug = r.bool(&["debug.enabled"], false)
-        || r.string(&["hub.config.JupyterHub.log_level"]).is_some_and(|l| l.eq_ignore_ascii_case("debug"))
-        || root
-            .get("hub.config.JupyterHub.log_level")
-            .is_some_and(|n| matches!(n.value, VValue::Scalar(Scalar::Int(10))));
+    let level_node = root.get("hub.config.JupyterHub.log_level");
+    let level_text = match level_node.map(|n| &n.value) {
+        Some(VValue::Scalar(Scalar::Int(n))) => Some(n.to_string()),
+        Some(_) => r.string(&["hub.config.JupyterHub.log_level"]),
+        None => None,
+    };
+    let configured_level = level_text.as_deref().and_then(tracing_level);
+    if let (Some(text), None) = (&level_text, configured_level) {
+        r.diags.push(
+            Diagnostic::error(
+                "log-level",
+                format!("log_level `{text}` is not a level (DEBUG, INFO, WARN, ERROR, CRITICAL or 10..50)"),
+            )
+            .key("hub.config.JupyterHub.log_level")
+            .at(level_node.and_then(VNode::value_location)),
+        );
+    }
+    let debug = r.bool(&["debug.enabled"], false) || configured_level == Some("debug");
+    let log_level = if debug { Some("debug".to_string()) } else { configured_level.map(str::to_string) };
 
     let security = build_security(&mut r);
-    HubConfig { hub, auth, spawner, proxy, cull, security, debug, release }
+    HubConfig { hub, auth, spawner, proxy, cull, security, debug, log_level, release }
 }
 
 fn build_security(r: &mut Reader<'_>) -> SecuritySettings {

@@ -14,11 +14,21 @@ use futures::StreamExt;
 use jhub_core::cull::{CullReason, ServerFacts, UserFacts, server_decision, user_decision};
 use std::time::{Duration, Instant};
 
+/// A server one sweep stopped.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CulledServer {
+    pub user: String,
+    pub server: String,
+    pub reason: CullReason,
+    /// The profile it ran, as the spawner resolved it (`None`: no profile list).
+    pub profile: Option<String>,
+}
+
 /// What one sweep did.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CullReport {
-    /// `(user, server, reason)` of servers stopped.
-    pub stopped: Vec<(String, String, CullReason)>,
+    /// Servers stopped.
+    pub stopped: Vec<CulledServer>,
     /// Servers whose stop failed or is still running after the wait.
     pub not_stopped: Vec<(String, String)>,
     /// Users deleted.
@@ -85,7 +95,8 @@ impl Hub {
                         last_activity: slot.server.last_activity,
                     };
                     if let Some(reason) = server_decision(now, &facts, &policy) {
-                        to_stop.push((entry.user.name.clone(), slot.server.name.clone(), reason));
+                        let profile = crate::usage::resolved_profile(slot);
+                        to_stop.push((entry.user.name.clone(), slot.server.name.clone(), reason, profile));
                     }
                 }
             }
@@ -93,10 +104,15 @@ impl Hub {
         let mut report = CullReport::default();
         let remove_named = policy.remove_named_servers;
         let results: Vec<_> = futures::stream::iter(to_stop)
-            .map(|(user, server, reason)| {
+            .map(|(user, server, reason, profile)| {
                 let hub = self.clone();
                 async move {
-                    tracing::info!(user = %user, server = %server, "culling server ({reason})");
+                    tracing::info!(
+                        user = %user,
+                        server = %server,
+                        profile = profile.as_deref().unwrap_or("-"),
+                        "culling server ({reason})"
+                    );
                     let remove = remove_named && !server.is_empty();
                     let outcome =
                         match hub.stop(&user, &server, remove, StopReason::Culled { reason: reason.to_string() }).await
@@ -107,18 +123,18 @@ impl Hub {
                                 false
                             }
                         };
-                    (user, server, reason, outcome)
+                    (user, server, reason, profile, outcome)
                 }
             })
             .buffer_unordered(policy.concurrency.max(1))
             .collect()
             .await;
         let mut stopped_per_user: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
-        for (user, server, reason, stopped) in results {
+        for (user, server, reason, profile, stopped) in results {
             if stopped {
                 self.inner.metrics.culled_servers.counter(&[reason.label()]).inc();
                 *stopped_per_user.entry(user.clone()).or_default() += 1;
-                report.stopped.push((user, server, reason));
+                report.stopped.push(CulledServer { user, server, reason, profile });
             } else {
                 report.not_stopped.push((user, server));
             }

@@ -43,6 +43,11 @@ pub struct FakeSpawner {
     /// What starts report as resolved resources (`{}` while null), e.g. the
     /// GPUs a profile asks for.
     pub resources: Mutex<Value>,
+    /// How long each stop takes.
+    pub stop_delay: Duration,
+    /// Stops running now, and the most ever running at once.
+    pub stops_in_flight: AtomicUsize,
+    pub most_stops_in_flight: AtomicUsize,
 }
 
 /// A `validate_options` implementation for [`FakeSpawner`].
@@ -72,6 +77,12 @@ impl FakeSpawner {
     /// The API token the hub gave the last start of this server.
     pub fn api_token(&self, user: &str, server: &str) -> Option<String> {
         self.api_tokens.lock().ok()?.get(&(user.to_string(), server.to_string())).cloned()
+    }
+
+    /// Each stop takes `delay`.
+    pub fn with_stop_delay(mut self, delay: Duration) -> Self {
+        self.stop_delay = delay;
+        self
     }
 
     /// Reports every server as running (see [`FakeSpawner::assume_running`]).
@@ -168,6 +179,12 @@ impl Spawner for FakeSpawner {
 
     async fn stop(&self, user: &str, server: &str, _state: &Value, _now: bool) -> Result<(), SpawnError> {
         self.stops.fetch_add(1, Ordering::Relaxed);
+        let now = self.stops_in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most_stops_in_flight.fetch_max(now, Ordering::SeqCst);
+        if !self.stop_delay.is_zero() {
+            tokio::time::sleep(self.stop_delay).await;
+        }
+        self.stops_in_flight.fetch_sub(1, Ordering::SeqCst);
         self.kill(user, server);
         Ok(())
     }

@@ -13,6 +13,16 @@ use serde_json::{Value, json};
 
 const LOAD_PAGE: u32 = 10_000;
 
+/// The profile a server runs (or last ran): the one the spawner resolved —
+/// the default profile when the user chose none, among the profiles her
+/// groups may use (`allowed_groups`, `group_overrides`) — else, before the
+/// spawner reported, the slug the user chose.
+pub(crate) fn resolved_profile(slot: &crate::state::ServerEntry) -> Option<String> {
+    let from_spawner = slot.resources.as_ref().and_then(|r| r.get("profile")).and_then(Value::as_str);
+    let chosen = slot.server.user_options.get("profile").and_then(Value::as_str);
+    from_spawner.or(chosen).filter(|p| !p.is_empty()).map(str::to_string)
+}
+
 impl Hub {
     /// Replays the whole event log into the session book (start-up).
     pub(crate) async fn load_usage(&self) -> crate::HubResult<()> {
@@ -40,7 +50,9 @@ impl Hub {
     }
 
     /// What was run, for the event's detail: the resources the spawner
-    /// reported (CPU, memory, GPUs, node), the profile and the options.
+    /// reported (CPU, memory, GPUs, node), the resolved profile
+    /// ([`resolved_profile`]) and the options. Cull events carry the
+    /// profile and options too, so the log says which profile was culled.
     pub(crate) fn usage_detail(&self, user: &str, server: &str, kind: ServerEventKind, mut detail: Value) -> Value {
         if !matches!(
             kind,
@@ -49,13 +61,14 @@ impl Hub {
                 | ServerEventKind::Adopted
                 | ServerEventKind::Stopped
                 | ServerEventKind::Failed
+                | ServerEventKind::Culled
         ) {
             return detail;
         }
-        let (options, resources) = {
+        let (options, resources, profile) = {
             let state = self.read();
             match state.user(user).and_then(|e| e.servers.get(server)) {
-                Some(slot) => (slot.server.user_options.clone(), slot.resources.clone()),
+                Some(slot) => (slot.server.user_options.clone(), slot.resources.clone(), resolved_profile(slot)),
                 None => return detail,
             }
         };
@@ -70,8 +83,7 @@ impl Hub {
                     map.entry(k).or_insert(v);
                 }
             }
-            let profile = options.get("profile").cloned().unwrap_or(Value::Null);
-            map.entry("profile").or_insert(profile);
+            map.entry("profile").or_insert(profile.map_or(Value::Null, Value::String));
             map.entry("user_options").or_insert(options);
         }
         detail

@@ -243,7 +243,7 @@ async fn culler_stops_idle_and_old_servers_only() {
     f.proxy.touch("/user/old/", &now);
     let report = f.hub.cull_once().await;
     let mut stopped: Vec<(String, String)> =
-        report.stopped.iter().map(|(u, _, r)| (u.clone(), r.label().to_string())).collect();
+        report.stopped.iter().map(|c| (c.user.clone(), c.reason.label().to_string())).collect();
     stopped.sort();
     assert_eq!(stopped, vec![("idle".into(), "idle".into()), ("old".into(), "max_age".into())]);
     assert!(f.hub.read().user("busy").unwrap().servers[""].ready());
@@ -266,6 +266,101 @@ async fn culler_stops_idle_and_old_servers_only() {
     assert!(metrics.contains("jhub_culled_servers_total{reason=\"max_age\"} 1"), "{metrics}");
     assert!(metrics.contains("jhub_culled_users_total{reason=\"idle\"}"), "{metrics}");
     assert!(metrics.contains("jhub_cull_sweep_duration_seconds"), "{metrics}");
+}
+
+/// `hub.consecutiveFailureLimit`: that many failed spawns in a row stop the
+/// hub (JupyterHub exits so Kubernetes restarts it); a success in between
+/// starts the count again.
+#[tokio::test]
+async fn consecutive_spawn_failures_stop_the_hub_at_the_limit() {
+    let mut s = settings();
+    s.consecutive_failure_limit = 2;
+    let f = fixture(s).await;
+    f.hub.create_users(&["a".into(), "b".into(), "c".into()], false).await.unwrap();
+    let fail = |user: &'static str| {
+        let hub = f.hub.clone();
+        async move {
+            let command =
+                SpawnCommand { user: user.into(), server: String::new(), user_options: None, display_name: None };
+            let mut ticket = hub.spawn(command).await.unwrap();
+            match ticket.wait(Duration::from_secs(10)).await {
+                Some(SpawnOutcome::Failed { .. }) => {}
+                other => panic!("spawn of {user} should fail: {other:?}"),
+            }
+        }
+    };
+    *f.spawner.fail_with.lock().unwrap() = Some("no capacity".into());
+    fail("a").await;
+    assert!(!f.hub.shutdown_token().is_cancelled(), "one failure is below the limit");
+    *f.spawner.fail_with.lock().unwrap() = None;
+    spawn_ready(&f.hub, "b", "").await;
+    *f.spawner.fail_with.lock().unwrap() = Some("no capacity".into());
+    fail("a").await;
+    assert!(!f.hub.shutdown_token().is_cancelled(), "the success reset the count");
+    fail("c").await;
+    let stopped = tokio::time::timeout(Duration::from_secs(5), f.hub.shutdown_token().cancelled()).await;
+    assert!(stopped.is_ok(), "two failures in a row stop the hub");
+}
+
+/// `cull.concurrency`: a sweep stops at most that many servers at once.
+#[tokio::test]
+async fn cull_concurrency_bounds_the_stops_in_flight() {
+    for (concurrency, expected) in [(2, 2), (10, 5)] {
+        let mut s = settings();
+        s.cull = Some(CullPolicy {
+            timeout: Duration::from_secs(600),
+            every: Duration::from_secs(3600),
+            concurrency,
+            ..Default::default()
+        });
+        let spawner = Arc::new(FakeSpawner::serving().with_stop_delay(Duration::from_millis(300)));
+        let store = Store::connect("sqlite::memory:").await.unwrap();
+        let f = fixture_with(s, store, spawner, Arc::new(MemoryProxy::default()), start_clock()).await;
+        let users: Vec<String> = (0..5).map(|i| format!("u{i}")).collect();
+        f.hub.create_users(&users, false).await.unwrap();
+        for user in &users {
+            spawn_ready(&f.hub, user, "").await;
+        }
+        f.clock.advance(Duration::from_secs(1200));
+        let report = f.hub.cull_once().await;
+        assert_eq!(report.stopped.len(), 5, "{report:?}");
+        let most = f.spawner.most_stops_in_flight.load(std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(most, expected, "concurrency {concurrency}");
+    }
+}
+
+/// The culler sees the profile the spawner resolved (here: the default one,
+/// since the user chose none), not only what the user sent: in its report,
+/// its log line, the `culled` event, and the usage that follows.
+#[tokio::test]
+async fn culler_and_usage_see_the_resolved_profile() {
+    let mut s = settings();
+    s.cull =
+        Some(CullPolicy { timeout: Duration::from_secs(600), every: Duration::from_secs(3600), ..Default::default() });
+    let f = fixture(s).await;
+    *f.spawner.resources.lock().unwrap() = json!({"profile": "gpu-a100", "groups": ["lab/gpu"]});
+    f.hub.create_users(&["ann".into()], false).await.unwrap();
+    let began = f.clock.now();
+    spawn_ready(&f.hub, "ann", "").await;
+    f.clock.advance(Duration::from_secs(1200));
+    let report = f.hub.cull_once().await;
+    assert_eq!(report.stopped.len(), 1, "{report:?}");
+    assert_eq!(report.stopped[0].profile.as_deref(), Some("gpu-a100"));
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while f.hub.read().user("ann").unwrap().servers[""].active() {
+        assert!(std::time::Instant::now() < deadline, "not stopped");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let events = f.store.events_between(Timestamp::MIN, Timestamp::MAX, 100, None).await.unwrap();
+    let profile_of = |kind: ServerEventKind| {
+        let event = events.iter().find(|e| e.kind == kind).unwrap_or_else(|| panic!("no {kind:?} event: {events:?}"));
+        event.detail["profile"].as_str().map(str::to_string)
+    };
+    assert_eq!(profile_of(ServerEventKind::Culled).as_deref(), Some("gpu-a100"));
+    assert_eq!(profile_of(ServerEventKind::Stopped).as_deref(), Some("gpu-a100"));
+    let rows = f.hub.usage_report(began, f.clock.now(), jhub_core::usage::GroupBy::Profile);
+    let keys: Vec<&str> = rows.iter().map(|r| r.key.as_str()).collect();
+    assert_eq!(keys, ["gpu-a100"], "{rows:?}");
 }
 
 #[tokio::test]

@@ -356,3 +356,42 @@ async fn proxy_error_page_and_custom_templates() {
     assert!(html.contains("<h1>custom 418</h1>"), "{html}");
     assert!(html.contains("<main id=\"main\""), "still extends the built-in page.html");
 }
+
+/// `template_vars` reach every page (z2jh's `announcement` banner in the
+/// built-in page and any variable in an admin's template), `default_url`
+/// is where `/hub/` and a login without `next` lead, and a login cookie is
+/// honoured for `cookie_max_age_days` only.
+#[tokio::test]
+async fn template_vars_default_url_and_cookie_max_age() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("error.html"),
+        "{% extends \"page.html\" %}{% block main %}<h1>{{ org }} {{ status_code }}</h1>{% endblock %}",
+    )
+    .unwrap();
+    let hub = start(Opts { templates: vec![dir.path().to_path_buf()], ..Default::default() }.configure(|_, web| {
+        web.template_vars.insert("announcement".into(), serde_json::json!("Maintenance <b>Friday</b>"));
+        web.template_vars.insert("org".into(), serde_json::json!("Lab & Co"));
+        web.default_url = Some("/hub/token".into());
+        web.cookie_max_age = std::time::Duration::from_secs(86_400);
+    }))
+    .await;
+    let page = browser().get(hub.at("/hub/login")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("<div class=\"announcement\" role=\"status\">Maintenance <b>Friday</b></div>"), "{page}");
+    let error = browser().get(hub.at("/hub/error/418")).send().await.unwrap().text().await.unwrap();
+    assert!(error.contains("<h1>Lab &amp; Co 418</h1>"), "escaped like any variable: {error}");
+    // default_url: after a login without next, and on /hub/.
+    let browser = browser();
+    let login = hub.password_login(&browser, "alice", None).await;
+    assert_eq!(login.status(), 302);
+    assert_eq!(location(&login), "/hub/token");
+    let root = browser.get(hub.at("/hub/")).send().await.unwrap();
+    assert_eq!(location(&root), "/hub/token");
+    // cookie_max_age_days: one day here (the default is 14).
+    hub.advance(23 * 3600);
+    assert_eq!(browser.get(hub.at("/hub/home")).send().await.unwrap().status(), 200, "within a day");
+    hub.advance(2 * 3600);
+    let expired = browser.get(hub.at("/hub/home")).send().await.unwrap();
+    assert_eq!(expired.status(), 302, "past a day the login cookie is no longer honoured");
+    assert!(location(&expired).starts_with("/hub/login"), "{}", location(&expired));
+}

@@ -433,3 +433,112 @@ async fn username_pattern_refuses_with_a_clear_page() {
     assert!(hub.hub.read().user("carol.ext").is_none() && hub.hub.read().user("carol").is_none());
     assert_eq!(hub.gitlab_login(&browser(), "alice", "/hub/home").await.status(), 302, "alice matches");
 }
+
+fn manage_groups_only(gl: &mut jhub_auth::GitLabSettings) {
+    gl.allowed_gitlab_groups.clear();
+    gl.allowed_project_ids.clear();
+    gl.groups.manage_groups = true;
+    gl.groups.allowed_groups = ["research/ml team".to_string(), "jupyter-users".to_string()].into();
+}
+
+/// With `manage_groups`, group edits through the API are still allowed, as
+/// in JupyterHub 5.3 and later (`admin:groups`/`groups` scopes; JupyterHub
+/// 5.0–5.2 answered 400 "Group management via API is disabled"), and the
+/// user's next login makes her groups what GitLab says again.
+#[tokio::test]
+async fn group_api_edits_are_allowed_with_manage_groups_and_reset_at_the_next_login() {
+    let hub = start(Opts::gitlab().gitlab_settings(manage_groups_only)).await;
+    assert_eq!(hub.gitlab_login(&browser(), "dave", "/hub/home").await.status(), 302);
+    hub.hub.create_user("ops", true).await.unwrap();
+    let token = hub.hub.create_token("ops", Default::default()).await.unwrap().secret;
+    let api = |method: reqwest::Method, path: &str, body: serde_json::Value| {
+        reqwest::Client::new()
+            .request(method, hub.at(&format!("/hub/api{path}")))
+            .header("Authorization", format!("token {token}"))
+            .json(&body)
+            .send()
+    };
+    let groups_of = |user: &str| {
+        let state = hub.hub.read();
+        state.group_names_of(state.user(user).unwrap())
+    };
+    assert_eq!(groups_of("dave"), ["research/ml team"]);
+    let created = api(reqwest::Method::POST, "/groups/extra", serde_json::json!({"users": ["dave"]})).await.unwrap();
+    assert_eq!(created.status(), 201);
+    let added = api(reqwest::Method::POST, "/groups/other/users", serde_json::json!({"users": ["dave"]}));
+    assert_eq!(added.await.unwrap().status(), 404, "no such group yet: the API does not create it");
+    let removed =
+        api(reqwest::Method::DELETE, "/groups/research%2Fml%20team/users", serde_json::json!({"users": ["dave"]}));
+    assert_eq!(removed.await.unwrap().status(), 200);
+    let props = api(reqwest::Method::PUT, "/groups/extra/properties", serde_json::json!({"k": "v"}));
+    assert_eq!(props.await.unwrap().status(), 200);
+    assert_eq!(groups_of("dave"), ["extra"]);
+    // The next login resets membership to GitLab's groups.
+    assert_eq!(hub.gitlab_login(&browser(), "dave", "/hub/home").await.status(), 302);
+    assert_eq!(groups_of("dave"), ["research/ml team"]);
+    let deleted = api(reqwest::Method::DELETE, "/groups/extra", serde_json::Value::Null).await.unwrap();
+    assert_eq!(deleted.status(), 204);
+}
+
+/// Without `enable_auth_state` the hub keeps no GitLab token across a
+/// restart, so it cannot re-read a user's groups until she logs in again;
+/// the groups of her last login are in the database and stay in force
+/// (roles through groups included) — a refresh with nothing to re-check
+/// with changes nothing.
+#[tokio::test]
+async fn managed_groups_survive_a_restart_without_auth_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/hub.sqlite", dir.path().display());
+    let role = |settings: &mut jhub_hub::HubSettings, _: &mut jhub_web::WebSettings| {
+        settings.roles.push(jhub_hub::RoleSpec {
+            name: "ml-readers".into(),
+            description: None,
+            scopes: vec!["read:users:name".into()],
+            users: vec![],
+            groups: vec!["research/ml team".into()],
+            services: vec![],
+        });
+    };
+    let browser = browser();
+    {
+        let first = start(Opts::gitlab().gitlab_settings(manage_groups_only).configure(role).db_url(&db)).await;
+        first.sim().add_group_member("other", "dave", 30);
+        assert_eq!(first.gitlab_login(&browser, "dave", "/hub/home").await.status(), 302);
+        let state = first.hub.read();
+        assert_eq!(state.group_names_of(state.user("dave").unwrap()), ["other", "research/ml team"]);
+    }
+    let second = start(Opts::gitlab().gitlab_settings(manage_groups_only).configure(role).db_url(&db)).await;
+    let check = |when: &str| {
+        let state = second.hub.read();
+        let dave = state.user("dave").unwrap();
+        assert_eq!(state.group_names_of(dave), ["other", "research/ml team"], "{when}");
+        assert_eq!(state.effective_role_names(dave), ["ml-readers"], "{when}");
+    };
+    check("after the restart");
+    // The browser session from before the restart is still valid (same
+    // cookie secret, sessions in the database); past auth_refresh_age the
+    // refresh finds no auth_state and leaves the groups alone.
+    second.advance(3600);
+    let xsrf = second.xsrf(&browser, "/hub/home").await;
+    let me = browser.get(second.at("/hub/api/user")).header("X-XSRFToken", &xsrf).send().await.unwrap();
+    assert_eq!(me.status(), 200);
+    let groups: Vec<String> = me.json::<serde_json::Value>().await.unwrap()["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(groups, ["other", "research/ml team"]);
+    check("after a refresh without auth_state");
+}
+
+/// `login_service` labels the login page's button (default "GitLab").
+#[tokio::test]
+async fn login_service_labels_the_login_button() {
+    let plain = start(Opts::gitlab()).await;
+    let page = browser().get(plain.at("/hub/login")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains(">Sign in with GitLab</a>"), "{page}");
+    let named = start(Opts::gitlab().gitlab_settings(|gl| gl.login_service = "Lab <GitLab>".into())).await;
+    let page = browser().get(named.at("/hub/login")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains(">Sign in with Lab &lt;GitLab&gt;</a>"), "{page}");
+}

@@ -239,13 +239,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Jupyterhub { args } => {
+        Command::Jupyterhub { args: _ } => {
             // z2jh passes `--config <file.py>`, `--upgrade-db`, `--debug`; the Python
             // config is not read (jhub reads the values it would have read).
-            let debug = args.iter().any(|a| a == "--debug");
-            if debug {
-                tracing::info!("--debug given by the chart; set --log-level debug to see debug logs");
-            }
+            // `--debug` is what the chart passes for `debug.enabled`, which
+            // the mounted values carry too: the level follows from those.
             let serve = ServeArgs {
                 values: ValuesArgs { files: Vec::new(), z2jh_mount: Some(PathBuf::from(Z2JH_SECRET_DIR)) },
                 dev: false,

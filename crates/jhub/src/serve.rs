@@ -62,6 +62,7 @@ impl jhub_auth::UserDirectory for HubDirectory {
 pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let loaded = wiring::load_values(&args.values)?;
     let config = loaded.config.clone();
+    crate::logging::apply_config_level(config.log_level.as_deref());
     if let Err(problems) = jhub_config::check_secrets(&config, args.dev) {
         bail!(
             "refusing to start with these secrets (use --dev only for local experiments):\n{}",

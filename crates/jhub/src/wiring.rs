@@ -303,23 +303,30 @@ pub fn authenticator(config: &HubConfig, dev: bool) -> anyhow::Result<Arc<dyn jh
         allow_existing_users: auth.allow_existing_users,
     };
     if !matches!(auth.authenticator, jhub_config::Authenticator::Gitlab(_)) {
-        // Implemented for GitLab login only: say so rather than drop them.
-        let gitlab_only = [
-            ("username_map", !auth.username_map.is_empty()),
-            ("username_pattern", auth.username_pattern.is_some()),
-            ("manage_groups", auth.manage_groups),
-            ("delete_invalid_users", auth.delete_invalid_users),
-            ("refresh_pre_spawn", auth.refresh_pre_spawn.is_some()),
-        ];
+        // username_map, username_pattern and delete_invalid_users apply to
+        // every authenticator (below). These two need an identity provider
+        // to ask: a password login has no groups to manage and nothing to
+        // refresh (JupyterHub's password authenticators neither). Say so
+        // rather than drop them.
+        let gitlab_only =
+            [("manage_groups", auth.manage_groups), ("refresh_pre_spawn", auth.refresh_pre_spawn.is_some())];
         for (name, set) in gitlab_only {
             if set {
                 tracing::warn!(
-                    "Authenticator.{name} is valid, but jhub applies it to GitLab login only; with this \
-                     authenticator it is ignored"
+                    "Authenticator.{name} is valid, but a password login has no identity provider to ask; \
+                     with this authenticator it is ignored"
                 );
             }
         }
     }
+    let password_settings = |password: &str| {
+        let mut settings = jhub_auth::SharedPasswordSettings::new(SecretString::from(password.to_string()));
+        settings.access = access.clone();
+        settings.username_map = auth.username_map.clone();
+        settings.username_pattern = auth.username_pattern.clone();
+        settings.delete_invalid_users = auth.delete_invalid_users;
+        settings
+    };
     match &auth.authenticator {
         jhub_config::Authenticator::Gitlab(gitlab) => {
             let secret = gitlab.client_secret.as_ref().map(|s| s.expose().to_string()).unwrap_or_default();
@@ -333,7 +340,7 @@ pub fn authenticator(config: &HubConfig, dev: bool) -> anyhow::Result<Arc<dyn jh
             settings.allowed_gitlab_groups = gitlab.allowed_gitlab_groups.iter().cloned().collect();
             settings.allowed_project_ids =
                 gitlab.allowed_project_ids.iter().filter_map(|id| u64::try_from(*id).ok()).collect();
-            settings.access = access;
+            settings.access = access.clone();
             settings.enable_auth_state = auth.enable_auth_state;
             settings.validate_server_cert = gitlab.validate_server_cert;
             settings.refresh_pre_spawn = auth.refresh_pre_spawn;
@@ -356,10 +363,8 @@ pub fn authenticator(config: &HubConfig, dev: bool) -> anyhow::Result<Arc<dyn jh
             let Some(password) = user_password else {
                 bail!("SharedPasswordAuthenticator needs hub.config.SharedPasswordAuthenticator.user_password");
             };
-            let mut settings =
-                jhub_auth::SharedPasswordSettings::new(SecretString::from(password.expose().to_string()));
+            let mut settings = password_settings(password.expose());
             settings.admin_password = admin_password.as_ref().map(|p| SecretString::from(p.expose().to_string()));
-            settings.access = access;
             Ok(Arc::new(jhub_auth::SharedPasswordAuthenticator::new(settings)?))
         }
         jhub_config::Authenticator::Dummy { password } => {
@@ -376,9 +381,7 @@ pub fn authenticator(config: &HubConfig, dev: bool) -> anyhow::Result<Arc<dyn jh
                      GitLab (hub.config.GitLabOAuthenticator) or set hub.config.DummyAuthenticator.password"
                 ),
             };
-            let mut settings = jhub_auth::SharedPasswordSettings::new(SecretString::from(password));
-            settings.access = access;
-            Ok(Arc::new(jhub_auth::SharedPasswordAuthenticator::new(settings)?))
+            Ok(Arc::new(jhub_auth::SharedPasswordAuthenticator::new(password_settings(&password))?))
         }
     }
 }
@@ -442,5 +445,19 @@ mod tests {
         assert_eq!(inject_password("postgres://hub@db/hub", "p@ss word"), "postgres://hub:p%40ss%20word@db/hub");
         assert!(url_has_password("postgres://a:b@c/d"));
         assert!(!url_has_password("postgres://a@c/d"));
+    }
+
+    /// `hub.db.password` goes into a PostgreSQL URL that has none (like
+    /// z2jh's `PGPASSWORD`); a password in the URL wins.
+    #[test]
+    fn db_password_reaches_the_postgres_url() {
+        let url_for = |yaml: &str| {
+            let sources = [jhub_config::Source::Text { name: "values.yaml".into(), text: yaml.into() }];
+            let loaded = jhub_config::load(&sources, &jhub_config::Environment::empty()).unwrap();
+            database_url(&loaded.config, None).unwrap()
+        };
+        let db = "hub:\n  db:\n    type: postgres\n    password: s3cr/t\n    url: ";
+        assert_eq!(url_for(&format!("{db}postgresql://hub@db:5432/hub\n")), "postgres://hub:s3cr%2Ft@db:5432/hub");
+        assert_eq!(url_for(&format!("{db}postgresql://hub:own@db:5432/hub\n")), "postgres://hub:own@db:5432/hub");
     }
 }

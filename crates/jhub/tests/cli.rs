@@ -175,3 +175,87 @@ fn migrate_token_serve_and_sigterm() {
     assert!(!lines.is_empty(), "--log-format json gives JSON lines:\n{log}");
     assert!(log.contains("terminated; shutting down") && log.contains("bye"), "{log}");
 }
+
+/// Starts `jhub serve` (fake spawner, in-memory proxy) with these values and
+/// no `--listen`, waits for `/hub/health` on `port`, then stops it with
+/// SIGTERM and returns its log (or panics with it).
+fn serve_from_values_and_stop(values: &std::path::Path, db: &str, port: u16) -> String {
+    let mut child = jhub()
+        .env_remove("RUST_LOG")
+        .env_remove("JHUB_LOG_LEVEL")
+        .args(["serve", "-f"])
+        .arg(values)
+        .args(["--db-url", db, "--spawner", "fake", "--proxy", "memory"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let health = format!("http://127.0.0.1:{port}/hub/health");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let healthy = loop {
+        if Command::new(env!("CARGO_BIN_EXE_jhub")).args(["healthcheck", &health]).status().unwrap().success() {
+            break true;
+        }
+        if Instant::now() > deadline || child.try_wait().unwrap().is_some() {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let _ = rustix::process::kill_process(
+        rustix::process::Pid::from_raw(child.id() as i32).unwrap(),
+        rustix::process::Signal::TERM,
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut log = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut log).unwrap();
+    assert!(healthy, "hub did not answer on {health}:\n{log}");
+    log
+}
+
+/// Where the hub listens comes from `hub_ip`/`hub_port` or `hub_bind_url`,
+/// and how much it logs from `debug.enabled` or `log_level` (JupyterHub's
+/// names and numbers), unless `--log-level`/`RUST_LOG` say otherwise.
+#[test]
+fn serve_listens_and_logs_as_the_values_say() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/jhub.sqlite", dir.path().display());
+    let base = std::fs::read_to_string(local_values(dir.path())).unwrap();
+    let with = |name: &str, jupyterhub: &str, top: &str| {
+        let path = dir.path().join(name);
+        let text = base.replace("  config:\n", &format!("  config:\n    JupyterHub:\n{jupyterhub}")) + top;
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    // hub_ip + hub_port, debug.enabled: debug lines appear.
+    let port = free_port();
+    let values =
+        with("debug.yaml", &format!("      hub_ip: 127.0.0.1\n      hub_port: {port}\n"), "debug:\n  enabled: true\n");
+    let log = serve_from_values_and_stop(&values, &db, port);
+    assert!(log.contains(&format!("listening on http://127.0.0.1:{port}")), "{log}");
+    assert!(log.lines().any(|l| l.contains("DEBUG")), "debug.enabled gives debug lines:\n{log}");
+    // hub_bind_url, log_level WARN (as a name): info lines stop once the values are read.
+    let port = free_port();
+    let values =
+        with("warn.yaml", &format!("      hub_bind_url: http://127.0.0.1:{port}\n      log_level: WARN\n"), "");
+    let log = serve_from_values_and_stop(&values, &db, port);
+    assert!(!log.contains("listening on"), "log_level WARN hides info lines:\n{log}");
+    assert!(!log.lines().any(|l| l.contains("DEBUG")), "{log}");
+    // log_level 10 (Python's number for DEBUG).
+    let port = free_port();
+    let values = with("ten.yaml", &format!("      hub_bind_url: http://127.0.0.1:{port}\n      log_level: 10\n"), "");
+    let log = serve_from_values_and_stop(&values, &db, port);
+    assert!(log.lines().any(|l| l.contains("DEBUG")), "log_level 10 is debug:\n{log}");
+    // A level that is none is refused before anything starts.
+    let bad = with("bad.yaml", "      log_level: LOUD\n", "");
+    let out = jhub().args(["check-config", "-f"]).arg(&bad).output().unwrap();
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("log_level `LOUD` is not a level"), "{text}");
+}

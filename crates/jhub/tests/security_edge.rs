@@ -177,6 +177,24 @@ fn oversized_request_header_is_refused_with_431() {
     assert!(answer.starts_with("HTTP/1.1 431"), "150 header fields: {answer:.200}");
 }
 
+/// `JhubSecurity.max_headers`: more header fields than configured get 431;
+/// as many as configured pass.
+#[test]
+fn header_count_limit_is_configurable() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = start_hub(dir.path(), "    JhubSecurity:\n      max_headers: 20\n", "sqlite::memory:");
+    let request = |fields: usize| {
+        let extra: String = (0..fields).map(|i| format!("X-H{i}: v\r\n")).collect();
+        raw_request(&hub.addr, &format!("GET /hub/health HTTP/1.1\r\nHost: hub\r\n{extra}Connection: close\r\n\r\n"))
+            .unwrap_or_default()
+    };
+    // Host and Connection count too: 16 + 2 fit, 30 + 2 do not.
+    let answer = request(16);
+    assert!(answer.starts_with("HTTP/1.1 200"), "18 fields under a limit of 20: {answer:.200}");
+    let answer = request(30);
+    assert!(answer.starts_with("HTTP/1.1 431"), "32 fields over a limit of 20: {answer:.200}");
+}
+
 /// Item 5: at `max_connections` the hub stops accepting; a newcomer is
 /// served once a held connection goes (here: closed by the header timeout).
 #[test]

@@ -45,6 +45,9 @@ pub struct Opts {
     pub spawner: Option<Arc<FakeSpawner>>,
     /// `hub.templatePaths`.
     pub templates: Vec<std::path::PathBuf>,
+    /// The database (default: SQLite in memory); a file lets a test start a
+    /// second hub on what the first one wrote (a restart).
+    pub db_url: Option<String>,
 }
 
 impl Opts {
@@ -64,6 +67,11 @@ impl Opts {
 
     pub fn auth_state(mut self) -> Self {
         self.enable_auth_state = true;
+        self
+    }
+
+    pub fn db_url(mut self, url: &str) -> Self {
+        self.db_url = Some(url.to_string());
         self
     }
 
@@ -123,13 +131,13 @@ pub async fn start(opts: Opts) -> TestHub {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let clock = Arc::new(ManualClock::new(wall_now()));
-    let store = jhub_store::Store::connect("sqlite::memory:").await.unwrap();
+    let store = jhub_store::Store::connect(opts.db_url.as_deref().unwrap_or("sqlite::memory:")).await.unwrap();
     let mut settings = HubSettings::new("/", "http://127.0.0.1:8081/hub/api", "http://127.0.0.1:8081");
     settings.admin_users = vec!["admin".into()];
     settings.allow_named_servers = true;
     let mut web = WebSettings::new(settings.layout.clone());
     web.slow_spawn_timeout = Duration::from_secs(10);
-    let Opts { gitlab, enable_auth_state, gitlab_settings, configure, spawner, templates } = opts;
+    let Opts { gitlab, enable_auth_state, gitlab_settings, configure, spawner, templates, db_url: _ } = opts;
     if let Some(configure) = configure {
         configure(&mut settings, &mut web);
     }
