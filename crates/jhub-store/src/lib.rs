@@ -28,6 +28,7 @@ mod oauth;
 mod roles;
 mod servers;
 mod services;
+mod side_schema;
 mod sessions;
 mod snapshot;
 mod tokens;
@@ -43,6 +44,10 @@ pub use jupyterhub::{
 };
 pub use oauth::NewOAuthCode;
 pub use services::NewService;
+pub use side_schema::{
+    SchemaContents, SideSchema, drop_side_schema, ensure_side_schema, postgres_schema_contents, side_schema_name,
+    with_search_path,
+};
 pub use snapshot::Snapshot;
 pub use tokens::NewToken;
 pub use users::NewUser;

@@ -128,8 +128,8 @@ pub async fn command(
 /// opened for serving. Returns whether an import ran.
 ///
 /// JupyterHub's database is `jupyterhub.sqlite` next to `jhub.sqlite`
-/// (z2jh's sqlite-pvc layout). A PostgreSQL `hub.db.url` is shared by both
-/// hubs' configuration, so there the import is the explicit command.
+/// (z2jh's sqlite-pvc layout). For a PostgreSQL `hub.db.url`, which both
+/// hubs' configurations share, see [`postgres_drop_in`].
 pub async fn auto_import(
     config: &jhub_config::HubConfig,
     target_url: &str,
@@ -157,6 +157,53 @@ pub async fn auto_import(
                 let mut path = target_path.clone().into_os_string();
                 path.push(suffix);
                 let _ = std::fs::remove_file(PathBuf::from(path));
+            }
+            Err(err.context("automatic import of the JupyterHub database failed; jhub did not start"))
+        }
+    }
+}
+
+/// The drop-in mode on PostgreSQL (`hub.db.type: postgres`): both charts
+/// read the same `hub.db.url`. When its schema holds JupyterHub's tables,
+/// jhub keeps its own in a schema beside them (`jhub_store::side_schema_name`)
+/// and returns the URL reaching that schema; the first start (no jhub data
+/// there yet) imports JupyterHub's tables into it, reading them read-only.
+/// A URL without JupyterHub's tables is jhub's own and is returned as it is.
+pub async fn postgres_drop_in(
+    config: &jhub_config::HubConfig,
+    url: &str,
+    crypt: Option<&jhub_auth::CryptKeeper>,
+) -> anyhow::Result<String> {
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        return Ok(url.to_string());
+    }
+    let contents = jhub_store::postgres_schema_contents(url).await.context("looking at hub.db.url")?;
+    let jhub_store::SchemaContents::Jupyterhub { schema } = contents else { return Ok(url.to_string()) };
+    let side = jhub_store::ensure_side_schema(url, &schema).await.context("preparing jhub's schema")?;
+    if !side.fresh {
+        tracing::info!(jupyterhub_schema = %schema, jhub_schema = %side.schema,
+            "hub.db.url holds JupyterHub's tables; jhub uses its own schema beside them");
+        return Ok(side.url);
+    }
+    tracing::info!(jupyterhub_schema = %schema, jhub_schema = %side.schema,
+        "first start: hub.db.url holds JupyterHub's tables and jhub has no data yet; importing them into jhub's own \
+         schema (JupyterHub's tables are read read-only)");
+    let result = async {
+        let store = Store::connect(&side.url).await.context("creating jhub's tables")?;
+        let result = run_import(url, &store, config, crypt).await;
+        store.close().await;
+        result
+    }
+    .await;
+    match result {
+        Ok(summary) => {
+            crate::output::emit_raw(&summary.render());
+            Ok(side.url)
+        }
+        Err(err) => {
+            // Leave nothing half-made: the next start tries again.
+            if let Err(drop) = jhub_store::drop_side_schema(url, &side.schema).await {
+                tracing::error!(error = %drop, schema = %side.schema, "could not remove the half-made jhub schema");
             }
             Err(err.context("automatic import of the JupyterHub database failed; jhub did not start"))
         }

@@ -78,11 +78,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         None => bail!("hub.cookieSecret is not set; generate one with `openssl rand -hex 32`"),
     };
 
-    let db_url = wiring::database_url(&config, args.db_url.as_deref())?;
+    let mut db_url = wiring::database_url(&config, args.db_url.as_deref())?;
     let crypt = wiring::crypt_keeper(&config)?;
     if args.values.z2jh_mount.is_some() {
         // The drop-in mode replaces a running JupyterHub: its data comes along on first start.
         crate::import::auto_import(&config, &db_url, crypt.as_ref()).await?;
+        // On PostgreSQL both hubs share hub.db.url: jhub lives in a schema of its own there.
+        db_url = crate::import::postgres_drop_in(&config, &db_url, crypt.as_ref()).await?;
     }
     let store = jhub_store::Store::connect(&db_url).await.context("opening the database")?;
     tracing::info!(backend = store.backend_name(), "database ready");

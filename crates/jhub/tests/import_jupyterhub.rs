@@ -442,9 +442,7 @@ async fn drop_in_first_start_imports_the_sqlite_pvc_database() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::Builder::new().prefix("jhub-import-dropin-").tempdir().unwrap();
     let data = dir.path().join("srv");
-    let mount = dir.path().join("secret");
     std::fs::create_dir_all(&data).unwrap();
-    std::fs::create_dir_all(&mount).unwrap();
     let secrets = Secrets::generate();
     let stub = HttpStub::start().await;
     let db_path = data.join("jupyterhub.sqlite");
@@ -454,64 +452,10 @@ async fn drop_in_first_start_imports_the_sqlite_pvc_database() {
     real.stop().await;
     let before = std::fs::read(&db_path).unwrap();
 
-    // What the official chart mounts: the complete merged values (chart defaults included) plus
-    // the generated keys; the operator's own settings come in through `hub.existingSecret`.
-    let defaults =
-        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../deploy/helm/jhub/values.yaml"))
-            .unwrap();
-    std::fs::write(
-        mount.join("values.yaml"),
-        format!(
-            "{defaults}\nChart:\n  Name: jupyterhub\n  Version: 4.2.0\nRelease:\n  Name: jhub\n  Namespace: jhub\n"
-        ),
-    )
-    .unwrap();
-    let existing = dir.path().join("existing-secret");
-    std::fs::create_dir_all(&existing).unwrap();
-    std::fs::write(
-        existing.join("values.yaml"),
-        format!(
-            "hub:\n  db:\n    type: sqlite-pvc\n  config:\n    DummyAuthenticator:\n      password: jupyter-pw-123\n    \
-             Authenticator:\n      enable_auth_state: true\n      admin_users: [root]\n    JupyterHub:\n      \
-             allow_named_servers: true\n  services:\n    ops:\n      apiToken: {}\n{{ROLES}}",
-            secrets.service_token
-        )
-        .replace("{ROLES}", LOAD_ROLES),
-    )
-    .unwrap();
-    std::fs::write(mount.join("hub.config.JupyterHub.cookie_secret"), &secrets.cookie_secret_hex).unwrap();
-    std::fs::write(mount.join("hub.config.ConfigurableHTTPProxy.auth_token"), &secrets.proxy_token).unwrap();
-    std::fs::write(mount.join("hub.config.CryptKeeper.keys"), &secrets.crypt_key_hex).unwrap();
+    let mount = drop_in_mount(dir.path(), &secrets, "    type: sqlite-pvc\n");
 
     for run in 1..=2 {
-        let port = free_port();
-        let log = dir.path().join(format!("jhub-dropin-{run}.log"));
-        let file = std::fs::File::create(&log).unwrap();
-        let mut child = jhub()
-            .args(["serve", "--z2jh-mount"])
-            .arg(&mount)
-            .args(["--spawner", "fake", "--proxy", "memory", "--listen", &format!("127.0.0.1:{port}")])
-            .env("JHUB_DATA_DIR", &data)
-            .stdin(Stdio::null())
-            .stdout(file.try_clone().unwrap())
-            .stderr(file)
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let base = format!("http://127.0.0.1:{port}");
-        let client = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if client.get(format!("{base}/hub/health")).send().await.is_ok_and(|r| r.status().is_success()) {
-                break;
-            }
-            if let Ok(Some(status)) = child.try_wait() {
-                panic!("jhub exited with {status}:\n{}", std::fs::read_to_string(&log).unwrap_or_default());
-            }
-            assert!(Instant::now() < deadline, "jhub not healthy:\n{}", std::fs::read_to_string(&log).unwrap());
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let hub = Jhub { child, base, log: log.clone() };
+        let hub = start_drop_in(dir.path(), &mount, &data, run).await;
         let text = hub.log_text();
         let imported = text.contains("first start: jhub has no database yet");
         assert_eq!(imported, run == 1, "run {run}: import on the first start only:\n{text}");
@@ -522,5 +466,142 @@ async fn drop_in_first_start_imports_the_sqlite_pvc_database() {
         hub.stop().await;
         assert!(data.join("jhub.sqlite").exists());
         assert!(std::fs::read(&db_path).unwrap() == before, "the JupyterHub database file changed");
+    }
+}
+
+/// What the official chart mounts for the drop-in mode: the complete merged values (chart
+/// defaults included) plus the generated keys; the operator's own settings (with `db`, the
+/// lines under `hub.db`) come in through `hub.existingSecret`. Returns the mount directory.
+fn drop_in_mount(dir: &Path, secrets: &Secrets, db: &str) -> PathBuf {
+    let mount = dir.join("secret");
+    std::fs::create_dir_all(&mount).unwrap();
+    let defaults =
+        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../deploy/helm/jhub/values.yaml"))
+            .unwrap();
+    std::fs::write(
+        mount.join("values.yaml"),
+        format!(
+            "{defaults}\nChart:\n  Name: jupyterhub\n  Version: 4.2.0\nRelease:\n  Name: jhub\n  Namespace: jhub\n"
+        ),
+    )
+    .unwrap();
+    let existing = dir.join("existing-secret");
+    std::fs::create_dir_all(&existing).unwrap();
+    std::fs::write(
+        existing.join("values.yaml"),
+        format!(
+            "hub:\n  db:\n{db}  config:\n    DummyAuthenticator:\n      password: jupyter-pw-123\n    \
+             Authenticator:\n      enable_auth_state: true\n      admin_users: [root]\n    JupyterHub:\n      \
+             allow_named_servers: true\n  services:\n    ops:\n      apiToken: {}\n{{ROLES}}",
+            secrets.service_token
+        )
+        .replace("{ROLES}", LOAD_ROLES),
+    )
+    .unwrap();
+    std::fs::write(mount.join("hub.config.JupyterHub.cookie_secret"), &secrets.cookie_secret_hex).unwrap();
+    std::fs::write(mount.join("hub.config.ConfigurableHTTPProxy.auth_token"), &secrets.proxy_token).unwrap();
+    std::fs::write(mount.join("hub.config.CryptKeeper.keys"), &secrets.crypt_key_hex).unwrap();
+    mount
+}
+
+/// `jhub serve --z2jh-mount` (the drop-in mode), healthy.
+async fn start_drop_in(dir: &Path, mount: &Path, data: &Path, run: u32) -> Jhub {
+    let port = free_port();
+    let log = dir.join(format!("jhub-dropin-{run}.log"));
+    let file = std::fs::File::create(&log).unwrap();
+    let mut child = jhub()
+        .args(["serve", "--z2jh-mount"])
+        .arg(mount)
+        .args(["--spawner", "fake", "--proxy", "memory", "--listen", &format!("127.0.0.1:{port}")])
+        .env("JHUB_DATA_DIR", data)
+        .stdin(Stdio::null())
+        .stdout(file.try_clone().unwrap())
+        .stderr(file)
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if client.get(format!("{base}/hub/health")).send().await.is_ok_and(|r| r.status().is_success()) {
+            break;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("jhub exited with {status}:\n{}", std::fs::read_to_string(&log).unwrap_or_default());
+        }
+        assert!(Instant::now() < deadline, "jhub not healthy:\n{}", std::fs::read_to_string(&log).unwrap());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Jhub { child, base, log }
+}
+
+/// The drop-in mode on PostgreSQL (`hub.db.type: postgres`, `hub.db.url` shared by both charts):
+/// the first start finds JupyterHub's tables at the URL, creates jhub's schema beside them and
+/// imports into it; the next start uses that schema without importing again; JupyterHub's tables
+/// read the same before and after, and JupyterHub itself starts again on them (the rollback).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drop_in_first_start_imports_the_postgres_database() {
+    use sqlx::Connection;
+    let Some(exe) = jupyterhub_exe("hub6") else { return };
+    let Some(base) = postgres_base() else { return };
+    let driver = match std::env::var("JHUB_PG_DRIVER") {
+        Ok(d) if Path::new(&d).exists() => d,
+        _ if std::env::var("JHUB_SKIP_EXTERNAL").is_ok_and(|v| v == "1") => return,
+        _ => panic!("JHUB_PG_DRIVER is not set: run `eval \"$(scripts/install-tools pgdriver)\"`"),
+    };
+    if real_jupyterhub::chp_exe().is_none() {
+        return;
+    }
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut admin =
+        sqlx::PgConnection::connect(&base).await.expect("PostgreSQL reachable (or set JHUB_TEST_SKIP_POSTGRES=1)");
+    let src = format!("jhdropin_{}_{}", std::process::id(), free_port());
+    let side = format!("{src}_jhub");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {src}"))).execute(&mut admin).await.unwrap();
+    let outcome = tokio::spawn({
+        let (base, src, side) = (base.clone(), src.clone(), side.clone());
+        async move {
+            let dir = tempfile::Builder::new().prefix("jhub-import-dropin-pg-").tempdir().unwrap();
+            let data = dir.path().join("srv");
+            std::fs::create_dir_all(&data).unwrap();
+            let secrets = Secrets::generate();
+            let stub = HttpStub::start().await;
+            let from = with_schema(&base, "postgresql+psycopg2", &src);
+            let env = [("PYTHONPATH", driver.clone())];
+            let mut real = RealHub::start(&exe, dir.path(), &from, &secrets, stub.port, stub_spawner(), &env).await;
+            let issued = real.populate(&secrets, true).await;
+            real.stop().await;
+            let before = jhub_store::read_jupyterhub(&from).await.expect("read source");
+            // The values both charts read: hub.db.url is JupyterHub's (SQLAlchemy's driver form).
+            let mount = drop_in_mount(dir.path(), &secrets, &format!("    type: postgres\n    url: {from}\n"));
+            for run in 1..=2 {
+                let hub = start_drop_in(dir.path(), &mount, &data, run).await;
+                let text = hub.log_text();
+                let imported = text.contains("first start: hub.db.url holds JupyterHub's tables");
+                assert_eq!(imported, run == 1, "run {run}: import on the first start only:\n{text}");
+                if run == 1 {
+                    assert!(text.contains("imported JupyterHub database at alembic revision f460b0348206"), "{text}");
+                }
+                check_served(&hub, &issued, true).await;
+                hub.stop().await;
+            }
+            // jhub's rows are in its own schema; JupyterHub's tables are as they were.
+            check_rows(&jhub_store::with_search_path(&with_schema(&base, "postgres", &src), &side), true).await;
+            let after = jhub_store::read_jupyterhub(&from).await.expect("read source");
+            assert!(before == after, "JupyterHub's tables changed");
+            // Rollback: JupyterHub starts again on its own tables, and jhub's schema is no bother.
+            let mut again = RealHub::start(&exe, dir.path(), &from, &secrets, stub.port, stub_spawner(), &env).await;
+            again.stop().await;
+        }
+    })
+    .await;
+    for schema in [&side, &src] {
+        let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA IF EXISTS {schema} CASCADE")))
+            .execute(&mut admin)
+            .await;
+    }
+    if let Err(err) = outcome {
+        std::panic::resume_unwind(err.into_panic());
     }
 }
