@@ -292,3 +292,16 @@ async fn settings_are_validated() {
     );
     assert!(!format!("{:?}", env.settings()).contains(crate::SECRET), "Debug redacts the client secret");
 }
+
+/// `gitlab_api_version` picks the REST path: the simulator, like GitLab today,
+/// serves only `/api/v4`, so a hub set to version 3 fails the login at the
+/// first REST call with GitLab's 404.
+#[tokio::test]
+async fn gitlab_api_version_picks_the_rest_path() {
+    let env = Env::start().await;
+    let mut settings = allow_alice(&env);
+    assert!(login(&env.authenticator(settings.clone()), "alice").await.is_ok(), "version 4 (the default)");
+    settings.gitlab_api_version = String::from("3");
+    let err = login(&env.authenticator(settings), "alice").await.unwrap_err();
+    assert!(err.to_string().contains("404"), "version 3: {err}");
+}
