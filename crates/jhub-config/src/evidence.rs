@@ -67,6 +67,7 @@ pub const EVIDENCE: &[(&str, &[&str])] = &[
     ("trait:hub_port", &["serve_listens_and_logs_as_the_values_say"]),
     ("trait:log_level", &["serve_listens_and_logs_as_the_values_say"]),
     ("trait:last_activity_interval", &["chp_restart_restores_every_route_within_5s"]),
+    ("trait:gitlab_api_version", &["gitlab_api_version_picks_the_rest_path"]),
     ("trait:login_service", &["login_service_labels_the_login_button", "scopes_and_extra_params_are_sent"]),
     (
         "trait:stop_servers_on_access_loss",
