@@ -35,7 +35,8 @@ pub struct SideSchema {
 }
 
 async fn connect(url: &str) -> Result<PgConnection, StoreError> {
-    let options = PgConnectOptions::from_str(url).map_err(|source| StoreError::ParseUrl { backend: BACKEND, source })?;
+    let options =
+        PgConnectOptions::from_str(url).map_err(|source| StoreError::ParseUrl { backend: BACKEND, source })?;
     PgConnection::connect_with(&options).await.map_err(|source| StoreError::Connect { backend: BACKEND, source })
 }
 
