@@ -45,8 +45,8 @@ pub use jupyterhub::{
 pub use oauth::NewOAuthCode;
 pub use services::NewService;
 pub use side_schema::{
-    SchemaContents, SideSchema, drop_side_schema, ensure_side_schema, postgres_schema_contents, side_schema_name,
-    with_search_path,
+    SchemaContents, SideSchema, drop_side_schema, ensure_side_schema, existing_side_schema, postgres_schema_contents,
+    side_schema_name, with_search_path,
 };
 pub use snapshot::Snapshot;
 pub use tokens::NewToken;

@@ -127,6 +127,16 @@ pub async fn ensure_side_schema(url: &str, schema: &str) -> Result<SideSchema, S
     Ok(SideSchema { url: with_search_path(url, &side), schema: side, fresh })
 }
 
+/// The URL of jhub's schema beside JupyterHub's `schema` when it already
+/// holds jhub's tables (looked at read-only; nothing is created).
+pub async fn existing_side_schema(url: &str, schema: &str) -> Result<Option<String>, StoreError> {
+    let side = side_schema_name(schema);
+    let mut conn = connect(url).await?;
+    let tables = tables_in(&mut conn, &side).await?;
+    let _ = conn.close().await;
+    Ok(tables.iter().any(|t| t == "_sqlx_migrations").then(|| with_search_path(url, &side)))
+}
+
 /// Drops jhub's schema (after a failed first import, so the next start tries
 /// again). Refuses any schema that is not a side schema.
 pub async fn drop_side_schema(url: &str, side: &str) -> Result<(), StoreError> {

@@ -199,6 +199,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Migrate { values, db_url } => {
             let loaded = crate::wiring::load_values(&values)?;
             let url = crate::wiring::database_url(&loaded.config, db_url.as_deref())?;
+            let url = crate::import::jhub_url_beside_jupyterhub(&url).await?;
             let versions = jhub_store::Store::migrate_only(&url).await.context("migrating the database")?;
             crate::output::emit(&format!("database schema at version {}", versions.last().copied().unwrap_or(0)));
             Ok(ExitCode::SUCCESS)
@@ -206,6 +207,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Token { values, db_url, user, admin, note } => {
             let loaded = crate::wiring::load_values(&values)?;
             let url = crate::wiring::database_url(&loaded.config, db_url.as_deref())?;
+            let url = crate::import::jhub_url_beside_jupyterhub(&url).await?;
             let secret = crate::wiring::issue_token(&url, &user, admin, &note).await?;
             crate::output::emit(&secret);
             Ok(ExitCode::SUCCESS)

@@ -210,6 +210,19 @@ pub async fn postgres_drop_in(
     }
 }
 
+/// For the commands that open jhub's database besides `serve` (`migrate`,
+/// `token`): a PostgreSQL URL holding JupyterHub's tables leads to jhub's
+/// schema beside them once the drop-in mode has made it; else the URL as is.
+pub async fn jhub_url_beside_jupyterhub(url: &str) -> anyhow::Result<String> {
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        return Ok(url.to_string());
+    }
+    let contents = jhub_store::postgres_schema_contents(url).await.context("looking at the database URL")?;
+    let jhub_store::SchemaContents::Jupyterhub { schema } = contents else { return Ok(url.to_string()) };
+    let side = jhub_store::existing_side_schema(url, &schema).await.context("looking for jhub's schema")?;
+    Ok(side.unwrap_or_else(|| url.to_string()))
+}
+
 fn sqlite_target_path(url: &str) -> Option<PathBuf> {
     let rest = url.strip_prefix("sqlite://")?;
     let path = rest.split('?').next().unwrap_or(rest);

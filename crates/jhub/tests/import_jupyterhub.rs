@@ -586,6 +586,12 @@ async fn drop_in_first_start_imports_the_postgres_database() {
                 check_served(&hub, &issued, true).await;
                 hub.stop().await;
             }
+            // The other commands find jhub's schema too (`token`, `migrate` on the same values).
+            for command in [vec!["token", "alice"], vec!["migrate"]] {
+                let out = jhub().args(&command).arg("--z2jh-mount").arg(&mount).output().await.unwrap();
+                let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+                assert!(out.status.success(), "jhub {command:?} on the shared URL:\n{stdout}\n{stderr}");
+            }
             // jhub's rows are in its own schema (the fake spawner found the imported servers gone,
             // so only the users' rows are checked); JupyterHub's tables are as they were.
             check_rows(&jhub_store::with_search_path(&with_schema(&base, "postgres", &src), &side), false).await;
