@@ -9,7 +9,7 @@ mod common;
 
 use common::*;
 use jhub_core::capacity::CapacityReport;
-use jhub_core::ports::Capacity;
+use jhub_core::ports::{Capacity, Spawner};
 use jhub_kube::NodeCapacity;
 use jhub_kube_sim::{Fault, Resource, Verb};
 use serde_json::json;

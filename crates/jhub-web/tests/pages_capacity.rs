@@ -61,8 +61,8 @@ async fn spawn_page_shows_free_counts_and_full_options_stay_selectable() {
     let capacity = Arc::new(FakeCapacity::default());
     capacity.set(Some(report()));
     let hub = hub_with(Some(capacity.clone())).await;
-    hub.hub.create_group("gpu-users", &["alice".to_string()]).await.unwrap();
     let browser = hub.logged_in("alice").await;
+    hub.hub.create_group("gpu-users", &["alice".to_string()]).await.unwrap();
     let html = browser.get(hub.at("/hub/spawn")).send().await.unwrap().text().await.unwrap();
     for expected in [
         "<option value=\"A100x1\" selected data-capacity-key=\"gpu|image|A100x1\" data-label=\"A100 x1\">A100 x1 — 3 free</option>",

@@ -173,7 +173,7 @@ fn render_form(app: &App, browser: Browser, page: FormPage<'_>) -> Response {
                 (key, serde_json::Value::String(crate::api::capacity::label(o.free)))
             })
             .collect();
-        fragment_ctx.insert("capacity".into(), Value::from_serialize(&labels));
+        fragment_ctx.insert("capacity".into(), sv(&labels));
         fragment_ctx
             .insert("capacity_url".into(), Value::from(format!("{}hub/api/jhub/capacity", app.settings.layout.base_url())));
     }
