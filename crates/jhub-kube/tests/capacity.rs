@@ -77,7 +77,10 @@ async fn numbers_follow_servers_starting_and_stopping() {
         let spawner = Arc::new(spawner);
         let s = spawner.clone();
         let sink = progress.sink();
-        (spawner, tokio::spawn(async move { s.start(request("g3", 4, gpu("A100x1"), Duration::from_secs(30)), sink).await }))
+        (
+            spawner,
+            tokio::spawn(async move { s.start(request("g3", 4, gpu("A100x1"), Duration::from_secs(30)), sink).await }),
+        )
     };
     let (spawner, handle) = waiting;
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -130,17 +133,29 @@ async fn the_cluster_calls_made_are_exactly_the_cluster_rbac_rules() {
     let cfg = seed_config();
     let capacity = NodeCapacity::start(&env.client, cfg, &settings().watch);
     wait_for(&capacity, (2, 2)).await;
-    env.sim.create(Resource::Pods, "default", json!({"metadata": {"name": "x"}, "spec": {
-        "containers": [{"name": "t", "image": "busybox"}]}})).unwrap();
+    env.sim
+        .create(
+            Resource::Pods,
+            "default",
+            json!({"metadata": {"name": "x"}, "spec": {
+        "containers": [{"name": "t", "image": "busybox"}]}}),
+        )
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let used: std::collections::BTreeSet<(String, String)> =
-        env.sim.request_counts().0.keys().map(|(verb, resource)| (resource.clone(), verb.as_str().to_string())).collect();
+    let used: std::collections::BTreeSet<(String, String)> = env
+        .sim
+        .request_counts()
+        .0
+        .keys()
+        .map(|(verb, resource)| (resource.clone(), verb.as_str().to_string()))
+        .collect();
     let allowed: std::collections::BTreeSet<(String, String)> = jhub_kube::CLUSTER_RBAC_RULES
         .iter()
         .flat_map(|(_, resource, verbs)| verbs.iter().map(move |verb| (resource.to_string(), verb.to_string())))
         .collect();
     // `create pods` is this test's own call.
-    let used: std::collections::BTreeSet<_> = used.into_iter().filter(|(r, v)| !(r == "pods" && v == "create")).collect();
+    let used: std::collections::BTreeSet<_> =
+        used.into_iter().filter(|(r, v)| !(r == "pods" && v == "create")).collect();
     assert_eq!(used, allowed);
     drop(capacity);
     env.stop().await;

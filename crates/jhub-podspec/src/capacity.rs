@@ -231,7 +231,9 @@ impl Demand {
         let node_selector = spec
             .get("nodeSelector")
             .and_then(Value::as_object)
-            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_string))).collect())
+            .map(|m| {
+                m.iter().map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_string))).collect()
+            })
             .unwrap_or_default();
         let required_terms = spec
             .pointer("/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms")
@@ -293,8 +295,12 @@ fn requirement(expr: &Value, actual: Option<&str>) -> bool {
         "NotIn" => actual.is_none_or(|a| !values.contains(&a)),
         "Exists" => actual.is_some(),
         "DoesNotExist" => actual.is_none(),
-        "Gt" => matches!((actual.and_then(number), values.first().and_then(|v| number(v))), (Some(a), Some(b)) if a > b),
-        "Lt" => matches!((actual.and_then(number), values.first().and_then(|v| number(v))), (Some(a), Some(b)) if a < b),
+        "Gt" => {
+            matches!((actual.and_then(number), values.first().and_then(|v| number(v))), (Some(a), Some(b)) if a > b)
+        }
+        "Lt" => {
+            matches!((actual.and_then(number), values.first().and_then(|v| number(v))), (Some(a), Some(b)) if a < b)
+        }
         _ => false,
     }
 }
@@ -522,27 +528,35 @@ mod tests {
             BoundPod { node: "l1".into(), requests: Amounts::from([("nvidia.com/gpu".into(), 1000)]) },
             BoundPod { node: "l2".into(), requests: Amounts::from([("nvidia.com/gpu".into(), 2000)]) },
         ]);
-        let t = Target { profile: "gpu".into(), option: Some("image".into()), choice: Some("A100x1".into()), demand: a100 };
+        let t =
+            Target { profile: "gpu".into(), option: Some("image".into()), choice: Some("A100x1".into()), demand: a100 };
         let rep = report(std::slice::from_ref(&t), &nodes, &used);
         let o = &rep.options[0];
         assert_eq!(o.free, 1 + 4);
         assert_eq!(o.nodes, vec![NodeFree { name: "l1".into(), free: 1 }, NodeFree { name: "l3".into(), free: 4 }]);
         assert_eq!(o.requests, BTreeMap::from([("cpu".into(), "1".into()), ("nvidia.com/gpu".into(), "1".into())]));
         // Two GPUs per server: floor(1/2) on l1, 2 on l3.
-        let two = pod(json!({"nodeSelector": {"gputype": "A100"}, "containers": [{"resources": {"limits": {"nvidia.com/gpu": "2"}}}]}));
+        let two = pod(
+            json!({"nodeSelector": {"gputype": "A100"}, "containers": [{"resources": {"limits": {"nvidia.com/gpu": "2"}}}]}),
+        );
         let rep = report(&[Target { demand: two, ..t.clone() }], &nodes, &used);
         assert_eq!(rep.options[0].free, 2);
     }
 
     #[test]
     fn cpu_memory_and_pod_slots_limit_too() {
-        let n = node("n", json!({}), json!({"cpu": "4", "memory": "8Gi", "nvidia.com/gpu": "8", "pods": "3"}), json!([]));
-        let d = pod(json!({"containers": [{"resources": {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"nvidia.com/gpu": "1"}}}]}));
+        let n =
+            node("n", json!({}), json!({"cpu": "4", "memory": "8Gi", "nvidia.com/gpu": "8", "pods": "3"}), json!([]));
+        let d = pod(
+            json!({"containers": [{"resources": {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"nvidia.com/gpu": "1"}}}]}),
+        );
         assert_eq!(d.fits_on(&n, &Amounts::new(), 0), 3, "pod slots");
         assert_eq!(d.fits_on(&n, &Amounts::new(), 3), 0, "no slot left");
         let used = Amounts::from([("cpu".into(), 2500)]);
         assert_eq!(d.fits_on(&n, &used, 1), 1, "1.5 CPUs left: one more");
-        let big = pod(json!({"containers": [{"resources": {"requests": {"memory": "5Gi"}, "limits": {"nvidia.com/gpu": "1"}}}]}));
+        let big = pod(
+            json!({"containers": [{"resources": {"requests": {"memory": "5Gi"}, "limits": {"nvidia.com/gpu": "1"}}}]}),
+        );
         assert_eq!(big.fits_on(&n, &Amounts::new(), 0), 1);
         let other = pod(json!({"containers": [{"resources": {"limits": {"amd.com/gpu": "1"}}}]}));
         assert_eq!(other.fits_on(&n, &Amounts::new(), 0), 0, "a resource the node lacks fits zero times");
@@ -552,8 +566,14 @@ mod tests {
 
     #[test]
     fn taints_need_tolerations_and_cordoned_nodes_count_only_when_tolerated() {
-        let tainted = node("t", json!({}), json!({"nvidia.com/gpu": "2"}), json!([{"key": "gpu", "value": "yes", "effect": "NoSchedule"}]));
-        let soft = node("s", json!({}), json!({"nvidia.com/gpu": "2"}), json!([{"key": "x", "effect": "PreferNoSchedule"}]));
+        let tainted = node(
+            "t",
+            json!({}),
+            json!({"nvidia.com/gpu": "2"}),
+            json!([{"key": "gpu", "value": "yes", "effect": "NoSchedule"}]),
+        );
+        let soft =
+            node("s", json!({}), json!({"nvidia.com/gpu": "2"}), json!([{"key": "x", "effect": "PreferNoSchedule"}]));
         let plain = json!({"containers": [{"resources": {"limits": {"nvidia.com/gpu": "1"}}}]});
         assert!(!pod(plain.clone()).may_run_on(&tainted));
         assert!(pod(plain.clone()).may_run_on(&soft), "PreferNoSchedule does not filter");
@@ -585,7 +605,8 @@ mod tests {
         };
         let a100 = with(json!([{"matchExpressions": [{"key": "gputype", "operator": "In", "values": ["A100"]}]}]));
         assert!(a100.may_run_on(&l1) && !a100.may_run_on(&l2));
-        let not_a100 = with(json!([{"matchExpressions": [{"key": "gputype", "operator": "NotIn", "values": ["A100"]}]}]));
+        let not_a100 =
+            with(json!([{"matchExpressions": [{"key": "gputype", "operator": "NotIn", "values": ["A100"]}]}]));
         assert!(!not_a100.may_run_on(&l1) && not_a100.may_run_on(&l2));
         let either = with(json!([
             {"matchExpressions": [{"key": "gputype", "operator": "In", "values": ["A100"]}]},
@@ -614,19 +635,20 @@ mod tests {
     }
 
     fn seed_config() -> SpawnerConfig {
-        let mut cfg = SpawnerConfig::default();
-        cfg.profile_list = json!([
-            {"display_name": "CPU", "default": true, "kubespawner_override": {"cpu_guarantee": 1},
-             "profile_options": {"image": {"display_name": "host", "choices": {
-                "lab6": {"display_name": "l1", "kubespawner_override": {"node_selector": {"kubernetes.io/hostname": "l1"}}}}}}},
-            {"display_name": "GPU", "slug": "gpu", "kubespawner_override": {"cpu_guarantee": 1, "mem_guarantee": "1G"},
-             "profile_options": {"image": {"display_name": "resources", "choices": {
-                "A100x1": {"display_name": "A100", "kubespawner_override": {"node_selector": {"gputype": "A100"}, "extra_resource_limits": {"nvidia.com/gpu": "1"}}},
-                "P100x1": {"display_name": "P100", "kubespawner_override": {"node_selector": {"gputype": "P100"}, "extra_resource_limits": {"nvidia.com/gpu": "1"}}}}}}},
-            {"display_name": "Big", "slug": "big", "allowed_groups": ["staff"],
-             "kubespawner_override": {"extra_resource_limits": {"nvidia.com/gpu": "2"}}}
-        ]);
-        cfg
+        SpawnerConfig {
+            profile_list: json!([
+                {"display_name": "CPU", "default": true, "kubespawner_override": {"cpu_guarantee": 1},
+                 "profile_options": {"image": {"display_name": "host", "choices": {
+                    "lab6": {"display_name": "l1", "kubespawner_override": {"node_selector": {"kubernetes.io/hostname": "l1"}}}}}}},
+                {"display_name": "GPU", "slug": "gpu", "kubespawner_override": {"cpu_guarantee": 1, "mem_guarantee": "1G"},
+                 "profile_options": {"image": {"display_name": "resources", "choices": {
+                    "A100x1": {"display_name": "A100", "kubespawner_override": {"node_selector": {"gputype": "A100"}, "extra_resource_limits": {"nvidia.com/gpu": "1"}}},
+                    "P100x1": {"display_name": "P100", "kubespawner_override": {"node_selector": {"gputype": "P100"}, "extra_resource_limits": {"nvidia.com/gpu": "1"}}}}}}},
+                {"display_name": "Big", "slug": "big", "allowed_groups": ["staff"],
+                 "kubespawner_override": {"extra_resource_limits": {"nvidia.com/gpu": "2"}}}
+            ]),
+            ..SpawnerConfig::default()
+        }
     }
 
     #[test]

@@ -174,8 +174,10 @@ fn render_form(app: &App, browser: Browser, page: FormPage<'_>) -> Response {
             })
             .collect();
         fragment_ctx.insert("capacity".into(), sv(&labels));
-        fragment_ctx
-            .insert("capacity_url".into(), Value::from(format!("{}hub/api/jhub/capacity", app.settings.layout.base_url())));
+        fragment_ctx.insert(
+            "capacity_url".into(),
+            Value::from(format!("{}hub/api/jhub/capacity", app.settings.layout.base_url())),
+        );
     }
     let fragment = match app.templates.render("profiles_form.html", Value::from(fragment_ctx)) {
         Ok(html) => html,
