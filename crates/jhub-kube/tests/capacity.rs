@@ -102,8 +102,33 @@ async fn numbers_follow_servers_starting_and_stopping() {
     env.stop().await;
 }
 
+/// Log lines written while the guard lives (this thread's tasks: `#[tokio::test]` runs on one).
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn lines_with(&self, needle: &str) -> Vec<String> {
+        let text = String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned();
+        text.lines().filter(|l| l.contains(needle)).map(str::to_string).collect()
+    }
+}
+
 #[tokio::test]
 async fn without_permission_to_list_nodes_there_are_no_numbers() {
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt().with_ansi(false).with_writer(move || writer.clone()).finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
     let env = Env::seed().await;
     env.sim.inject_fault(Fault::rbac_denied(Verb::List, Resource::Nodes, "system:serviceaccount:jhub:hub"));
     let cfg = seed_config();
@@ -122,6 +147,12 @@ async fn without_permission_to_list_nodes_there_are_no_numbers() {
     // Spawning is unaffected.
     spawner.start(request("g1", 1, gpu("A100x1"), Duration::from_secs(20)), Recorder::default().sink()).await.unwrap();
     assert_eq!(capacity.for_groups(&[]), None);
+    // One line says why, naming the switch; nothing else about capacity is logged.
+    let said = logs.lines_with("GPU capacity is not shown");
+    assert_eq!(said.len(), 1, "{said:?}");
+    assert!(said[0].contains("WARN") && said[0].contains("custom.jhub.nodeCapacity.enabled"), "{said:?}");
+    assert!(said[0].contains("cannot list resource"), "the API's reason is kept: {said:?}");
+    assert!(logs.lines_with("view=\"nodes\"").len() <= 1, "no retry warnings");
     drop(capacity);
     drop(spawner);
     env.stop().await;
