@@ -122,3 +122,27 @@ async fn the_capacity_api_needs_credentials() {
     assert_eq!(response.status(), 403);
     assert!(capacity.asked.lock().unwrap().is_empty(), "nothing computed for an anonymous caller");
 }
+
+#[tokio::test]
+async fn metrics_carry_free_servers_per_option_only_when_known() {
+    let capacity = Arc::new(FakeCapacity::default());
+    let hub = start(Opts::default().configure(|_, web| {
+        web.profile_list = Some(profiles());
+        web.authenticate_prometheus = false;
+    }))
+    .await;
+    assert!(hub.app.set_capacity(capacity.clone()));
+    let text = browser().get(hub.at("/hub/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(!text.contains("jhub_capacity_free_servers"), "unknown: no family");
+    capacity.set(Some(report()));
+    let text = browser().get(hub.at("/hub/metrics")).send().await.unwrap().text().await.unwrap();
+    for line in [
+        "# TYPE jhub_capacity_free_servers gauge",
+        "jhub_capacity_free_servers{choice=\"A100x1\",option=\"image\",profile=\"gpu\"} 3",
+        "jhub_capacity_free_servers{choice=\"P100x1\",option=\"image\",profile=\"gpu\"} 0",
+        "jhub_capacity_free_servers{choice=\"\",option=\"\",profile=\"whole\"} 1",
+    ] {
+        assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
+    }
+    assert_eq!(capacity.asked.lock().unwrap().last().unwrap(), &Vec::<String>::new(), "options open to everyone");
+}
