@@ -170,7 +170,8 @@ async function chooseProfileAndStart() {
   await profile.locator("input[type=radio][name=profile]").check();
   const select = profile.locator("select.js-profile-option-select").first();
   await select.selectOption(optionKey);
-  const chosen = await select.evaluate((s) => s.options[s.selectedIndex].textContent.trim());
+  // The option's own name: live GPU capacity appends " — N free" to its text.
+  const chosen = await select.evaluate((s) => (s.options[s.selectedIndex].dataset.label ?? s.options[s.selectedIndex].textContent).trim());
   return chosen;
 }
 
@@ -298,13 +299,33 @@ async function main() {
         options: Array.from(p.querySelectorAll(".option")).map((o) => ({
           label: o.querySelector("label")?.textContent.trim(),
           field: o.querySelector("select")?.dataset.name,
-          choices: Array.from(o.querySelectorAll("select option")).map((c) => ({ key: c.value, name: c.textContent.trim() })),
+          choices: Array.from(o.querySelectorAll("select option")).map((c) => ({
+            key: c.value,
+            name: (c.dataset.label ?? c.textContent).trim(),
+            // Live GPU capacity: the whole text ("A100 x1 — 2 free") when the hub shows it.
+            capacity: c.dataset.capacityKey ? c.textContent.trim() : null,
+          })),
         })),
       })),
     );
     const heading = (await page.locator("h1").first().textContent()).trim();
     return { heading, profiles, screenshot: await shot("spawn-form") };
   });
+
+  // JHUB_E2E_CAPACITY_EXPECT="A100x1=1 free": the caller changed the cluster meanwhile (after
+  // a pause after spawn-form); the open page's labels must follow without a reload.
+  if (env.JHUB_E2E_CAPACITY_EXPECT) {
+    const [key, expected] = env.JHUB_E2E_CAPACITY_EXPECT.split("=");
+    await step("capacity-live", async () => {
+      const option = page.locator(`#kubespawner-profiles-list option[value="${key}"][data-capacity-key]`).first();
+      let text = "";
+      await until(`the ${key} option to say "${expected}"`, async () => {
+        text = (await option.textContent()).trim();
+        return text.endsWith(expected);
+      });
+      return { key, text, screenshot: await shot("spawn-form-capacity-live") };
+    });
+  }
 
   await step("choose-profile", async () => {
     const chosen = await chooseProfileAndStart();

@@ -72,5 +72,36 @@ class HubRole(unittest.TestCase):
         self.assertFalse([o for o in objs if o["kind"] in ("Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding")])
 
 
+CAPACITY_ON = {"custom": {"jhub": {"nodeCapacity": {"enabled": True}}}}
+
+
+def capacity_objects(objs, kind):
+    return [o for o in objs if o["kind"] == kind and o["metadata"]["name"].endswith("hub-node-capacity")]
+
+
+class NodeCapacityRole(unittest.TestCase):
+    """`custom.jhub.nodeCapacity.enabled`: a ClusterRole with exactly the
+    cluster-scoped reads live GPU capacity makes (`jhub_kube::CLUSTER_RBAC_RULES`,
+    printed by `jhub rbac-rules --cluster`), bound to the hub's service account."""
+
+    def test_cluster_role_grants_exactly_what_capacity_calls(self):
+        printed = json.loads(run_jhub(self, ["rbac-rules", "--cluster", "--format", "json"]).stdout)
+        code = triples_from_jhub(printed)
+        self.assertIn(("", "nodes", "watch"), code, "CLUSTER_RBAC_RULES are not wired to the CLI")
+        objs = render_objects(CAPACITY_ON)
+        [role] = capacity_objects(objs, "ClusterRole")
+        granted = triples_from_policy_rules(role["rules"])
+        self.assertEqual(granted - code, set(), "the ClusterRole grants reads capacity never makes")
+        self.assertEqual(code - granted, set(), "capacity makes calls the ClusterRole does not grant")
+        [binding] = capacity_objects(objs, "ClusterRoleBinding")
+        self.assertEqual(binding["roleRef"]["name"], role["metadata"]["name"])
+        self.assertEqual(binding["subjects"], [{"kind": "ServiceAccount", "name": "hub", "namespace": "jhub"}])
+
+    def test_off_by_default_and_with_rbac_create_false(self):
+        self.assertFalse(capacity_objects(render_objects({}), "ClusterRole"))
+        off = dict(CAPACITY_ON, rbac={"create": False})
+        self.assertFalse(capacity_objects(render_objects(off), "ClusterRole"))
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -237,6 +237,28 @@
       sync();
     });
     markChecked();
+    initCapacity(list);
+  }
+
+  /* Live GPU capacity next to the options that request GPUs: the labels the
+   * page was rendered with, refreshed from the hub's in-memory capacity view
+   * every 5 s. An option that cannot fit stays selectable (the server waits). */
+  function initCapacity(list) {
+    var url = list.dataset.capacityUrl;
+    if (!url) return;
+    function refresh() {
+      api("GET", url).then(function (report) {
+        if (!report || !report.available) return;
+        var labels = {};
+        report.options.forEach(function (o) { labels[o.key] = o.label; });
+        $all("[data-capacity-key]", list).forEach(function (el) {
+          var label = labels[el.dataset.capacityKey];
+          if (label === undefined) return;
+          el.textContent = el.dataset.label !== undefined ? el.dataset.label + " \u2014 " + label : label;
+        });
+      }).catch(function () { /* keep the last numbers */ });
+    }
+    root.setInterval(refresh, 5000);
   }
 
   /* spawn-pending page */

@@ -12,6 +12,7 @@
 //! Must not touch: tokio, sqlx, kube, reqwest, axum, the file system, the
 //! network or the wall clock (time is passed in, see [`ports::Clock`]).
 
+pub mod capacity;
 pub mod cull;
 pub mod env;
 pub mod model;

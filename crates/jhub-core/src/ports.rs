@@ -211,3 +211,13 @@ pub trait Proxy: Send + Sync + 'static {
         Err(ProxyError::BadResponse("this proxy cannot be re-pointed at run time".into()))
     }
 }
+
+/// Live cluster capacity per profile option (read-only; `jhub-kube` watches
+/// nodes and pods for it). `None` means unknown: no permission to read
+/// nodes, the first lists not done yet, or a spawner without nodes. Callers
+/// then show no numbers; it is never an error to users.
+pub trait Capacity: Send + Sync + 'static {
+    /// The options of the profiles a user in `groups` may use (after the
+    /// groups' `group_overrides`), each with how many servers fit now.
+    fn for_groups(&self, groups: &[String]) -> Option<Arc<crate::capacity::CapacityReport>>;
+}

@@ -286,3 +286,24 @@ impl Proxy for MemoryProxy {
 
 /// Shared handles for tests.
 pub type SharedFakeSpawner = Arc<FakeSpawner>;
+
+/// A capacity view with a report set by the test (`None`: unknown, as
+/// without permission to watch nodes). Records the groups it was asked for.
+#[derive(Debug, Default)]
+pub struct FakeCapacity {
+    pub report: Mutex<Option<Arc<jhub_core::capacity::CapacityReport>>>,
+    pub asked: Mutex<Vec<Vec<String>>>,
+}
+
+impl FakeCapacity {
+    pub fn set(&self, report: Option<jhub_core::capacity::CapacityReport>) {
+        *self.report.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = report.map(Arc::new);
+    }
+}
+
+impl jhub_core::ports::Capacity for FakeCapacity {
+    fn for_groups(&self, groups: &[String]) -> Option<Arc<jhub_core::capacity::CapacityReport>> {
+        self.asked.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(groups.to_vec());
+        self.report.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+}

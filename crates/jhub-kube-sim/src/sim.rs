@@ -73,6 +73,26 @@ impl Fault {
         Self { verb, resource, action: FaultAction::Error { code, reason: reason.into(), message }, times }
     }
 
+    /// Every request with `verb` on the cluster-scoped `resource` is refused the way
+    /// kube-apiserver's RBAC authorizer refuses a service account without a ClusterRole for it:
+    /// 403 `Forbidden`, message `nodes is forbidden: User "system:serviceaccount:jhub:hub"
+    /// cannot list resource "nodes" in API group "" at the cluster scope`. The simulator has no
+    /// authorizer of its own; this stands in for a deployment without the grant.
+    pub fn rbac_denied(verb: Verb, resource: Resource, user: &str) -> Self {
+        let message = format!(
+            "{} is forbidden: User \"{user}\" cannot {} resource \"{}\" in API group \"\" at the cluster scope",
+            resource.plural(),
+            verb.as_str(),
+            resource.plural()
+        );
+        Self {
+            verb: Some(verb),
+            resource: Some(resource),
+            action: FaultAction::Error { code: 403, reason: "Forbidden".into(), message },
+            times: None,
+        }
+    }
+
     /// `times` requests matching verb/resource are answered `delay` late.
     pub fn delay(verb: Option<Verb>, resource: Option<Resource>, delay: Duration, times: Option<u32>) -> Self {
         Self { verb, resource, action: FaultAction::Delay(delay), times }

@@ -52,6 +52,10 @@
 //! | `persistentvolumeclaims` | `delete` | `delete_forever`, only PVCs jhub created |
 //! | `events` | `list`, `watch` | the shared event view (progress messages, failure detection); not used when `events_enabled` is off |
 //!
+//! Live GPU capacity ([`capacity`]) additionally lists and watches `nodes`
+//! and `pods` cluster-wide ([`CLUSTER_RBAC_RULES`], the chart's optional
+//! ClusterRole); without them it shows nothing and logs one line.
+//!
 //! z2jh's hub Role grants a superset (`get, watch, list, create, delete` on
 //! pods, PVCs, secrets, services; `get, watch, list` on events). User
 //! namespaces, internal SSL and `services_enabled` are not supported, so no
@@ -63,6 +67,7 @@
 //! (`JUPYTERHUB_API_TOKEN` / `JPY_API_TOKEN` env values): anyone who can
 //! `get` pods in the namespace can read it. It is rotated at every spawn.
 
+pub mod capacity;
 pub mod connect;
 pub mod diagnose;
 pub mod error;
@@ -71,6 +76,7 @@ mod retry;
 pub mod spawner;
 pub mod view;
 
+pub use capacity::{CLUSTER_RBAC_RULES, NodeCapacity};
 pub use connect::{KubeConnect, connect, detect_namespace};
 pub use error::KubeSpawnerError;
 pub use spawner::{KubeSpawner, KubeSpawnerSettings, PVC_CREATED_BY_ANNOTATION, PVC_CREATED_BY_VALUE};

@@ -176,6 +176,12 @@ pub(crate) trait Sink<K>: Send + Sync + 'static {
     fn apply(&self, item: K);
     /// Deleted.
     fn remove(&self, item: K);
+    /// The list was refused with 403 (`message` is the API's). `true` ends
+    /// the loop for good (a view that is optional without RBAC); `false`
+    /// (the default) retries with back-off like any other error.
+    fn forbidden(&self, _message: &str) -> bool {
+        false
+    }
 }
 
 fn name_of(meta: &kube::api::ObjectMeta) -> &str {
@@ -357,9 +363,9 @@ impl Sink<DynamicObject> for EventStore {
 
 /// Label and field selectors of a view.
 #[derive(Debug, Clone, Default)]
-struct Selector {
-    labels: Option<String>,
-    fields: Option<String>,
+pub(crate) struct Selector {
+    pub(crate) labels: Option<String>,
+    pub(crate) fields: Option<String>,
 }
 
 /// Both views of one namespace and the tasks that keep them.
@@ -534,7 +540,7 @@ enum StreamEnd {
 }
 
 #[allow(clippy::too_many_arguments)] // a task entry point; the pieces are unrelated
-async fn list_watch<K, S>(
+pub(crate) async fn list_watch<K, S>(
     api: Api<K>,
     selector: Selector,
     settings: WatchSettings,
@@ -561,6 +567,7 @@ async fn list_watch<K, S>(
                 backoff.reset();
                 version
             }
+            Err(kube::Error::Api(status)) if status.code == 403 && sink.forbidden(&status.message) => return,
             Err(err) => {
                 Counters::bump(&counters.errors);
                 tracing::warn!(view = what, error = %err, "listing failed; retrying");

@@ -21,6 +21,7 @@
 
 #![warn(missing_docs)]
 
+pub mod capacity;
 pub mod config;
 mod k8s;
 pub mod manifest;

@@ -120,6 +120,9 @@ pub struct AppInner {
     pub pages: crate::pages::PageState,
     /// Backoff and hashing bound for password checks.
     pub throttle: crate::throttle::LoginThrottle,
+    /// Live GPU capacity per profile option (set once by the binary when the
+    /// spawner can watch nodes; unset: no numbers anywhere).
+    pub capacity: std::sync::OnceLock<Arc<dyn jhub_core::ports::Capacity>>,
 }
 
 impl std::ops::Deref for App {
@@ -157,7 +160,24 @@ impl App {
             shutdown,
             pages: Default::default(),
             throttle: Default::default(),
+            capacity: std::sync::OnceLock::new(),
         }))
+    }
+
+    /// Installs the capacity view (once; a second call is ignored and says so).
+    pub fn set_capacity(&self, capacity: Arc<dyn jhub_core::ports::Capacity>) -> bool {
+        self.capacity.set(capacity).is_ok()
+    }
+
+    /// Capacity of the options a user in `groups` may use; `None` when unknown.
+    pub fn capacity_for(&self, groups: &[String]) -> Option<Arc<jhub_core::capacity::CapacityReport>> {
+        self.capacity.get().and_then(|c| c.for_groups(groups))
+    }
+
+    /// The hub groups of a user (empty for an unknown user).
+    pub fn groups_of(&self, user: &str) -> Vec<String> {
+        let state = self.hub.read();
+        state.user(user).map(|e| state.group_names_of(e)).unwrap_or_default()
     }
 }
 

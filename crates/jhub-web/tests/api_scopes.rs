@@ -64,7 +64,8 @@ fn concrete(path: &str) -> String {
 
 /// Routes anyone may call: the version, health, and `GET /user` (any credential).
 fn open_route(method: &Method, path: &str) -> bool {
-    *method == Method::GET && matches!(path, "/" | "/health" | "/user")
+    // `/jhub/capacity`: any signed-in caller (like `/user`), answered for the caller's own groups.
+    *method == Method::GET && matches!(path, "/" | "/health" | "/user" | "/jhub/capacity")
 }
 
 #[tokio::test]

@@ -178,6 +178,10 @@ pub enum Command {
     RbacRules {
         #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
         format: OutputFormat,
+        /// The cluster-scoped rules of live GPU capacity instead (the chart's
+        /// `custom.jhub.nodeCapacity.enabled` ClusterRole).
+        #[arg(long)]
+        cluster: bool,
     },
     /// Run as the official z2jh chart starts JupyterHub
     /// (`jupyterhub --config /usr/local/etc/jupyterhub/jupyterhub_config.py [--upgrade-db]`).
@@ -229,8 +233,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        Command::RbacRules { format } => {
-            let rules = crate::wiring::rbac_rules();
+        Command::RbacRules { format, cluster } => {
+            let rules = if cluster {
+                crate::wiring::rules_json(jhub_kube::CLUSTER_RBAC_RULES)
+            } else {
+                crate::wiring::rules_json(jhub_kube::RBAC_RULES)
+            };
             match format {
                 OutputFormat::Json => crate::output::emit(&serde_json::to_string_pretty(&rules)?),
                 OutputFormat::Human => {

@@ -94,10 +94,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         tracing::warn!("authenticator: {warning}");
     }
 
-    let spawner: Arc<dyn Spawner> = match args.spawner {
+    let (spawner, capacity): (Arc<dyn Spawner>, _) = match args.spawner {
         SpawnerKind::Fake => {
             tracing::warn!("using the fake spawner: servers are in-process stand-ins");
-            Arc::new(jhub_hub::fakes::FakeSpawner::serving())
+            (Arc::new(jhub_hub::fakes::FakeSpawner::serving()), None)
         }
         SpawnerKind::Kubernetes => crate::wiring::kube_spawner(&config, &args).await?,
     };
@@ -143,6 +143,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         Templates::new(template_paths),
         shutdown.clone(),
     );
+    if let Some(capacity) = capacity {
+        app.set_capacity(capacity);
+    }
 
     let listen = args.listen.clone().unwrap_or_else(|| format!("{}:{}", config.hub.bind_address, config.hub.port));
     let listener = tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("listening on {listen}"))?;

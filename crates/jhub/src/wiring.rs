@@ -401,11 +401,11 @@ pub fn crypt_keeper(config: &HubConfig) -> anyhow::Result<Option<jhub_auth::Cryp
     }
 }
 
-/// Kubernetes RBAC rules the spawner needs, as JSON
+/// Kubernetes RBAC rules (`jhub_kube::RBAC_RULES`, `CLUSTER_RBAC_RULES`) as JSON
 /// (`[{"apiGroups": [""], "resources": ["pods"], "verbs": [...]}, ...]`).
-pub fn rbac_rules() -> serde_json::Value {
+pub fn rules_json(rules: &[(&str, &str, &[&str])]) -> serde_json::Value {
     serde_json::Value::Array(
-        jhub_kube::RBAC_RULES
+        rules
             .iter()
             .map(|(group, resource, verbs)| {
                 serde_json::json!({"apiGroups": [group], "resources": [resource], "verbs": verbs})
@@ -419,7 +419,7 @@ pub fn rbac_rules() -> serde_json::Value {
 pub async fn kube_spawner(
     config: &HubConfig,
     args: &crate::cli::ServeArgs,
-) -> anyhow::Result<Arc<dyn jhub_core::ports::Spawner>> {
+) -> anyhow::Result<(Arc<dyn jhub_core::ports::Spawner>, Option<Arc<dyn jhub_core::ports::Capacity>>)> {
     let how = match (&args.kube_url, &args.kubeconfig) {
         (Some(url), _) => jhub_kube::KubeConnect::Url(url.clone()),
         (None, Some(path)) => jhub_kube::KubeConnect::Kubeconfig(path.clone()),
@@ -427,10 +427,19 @@ pub async fn kube_spawner(
     };
     let client = jhub_kube::connect(&how).await.context("connecting to the Kubernetes API")?;
     let settings = jhub_kube::KubeSpawnerSettings::default();
-    let spawner = jhub_kube::KubeSpawner::new(client, config.spawner.pod.clone(), settings)?;
+    let spawner = jhub_kube::KubeSpawner::new(client.clone(), config.spawner.pod.clone(), settings)?;
     spawner.wait_ready().await.context("listing pods and events (check the hub's RBAC and the API server)")?;
     tracing::info!(namespace = spawner.namespace(), "Kubernetes spawner ready");
-    Ok(Arc::new(spawner))
+    // Live GPU capacity only when some profile option requests an extended
+    // resource; it needs cluster-wide reads and says so once if refused.
+    let capacity: Option<Arc<dyn jhub_core::ports::Capacity>> = if jhub_kube::capacity::has_targets(&config.spawner.pod)
+    {
+        let view = jhub_kube::NodeCapacity::start(&client, config.spawner.pod.clone(), &Default::default());
+        Some(Arc::new(view))
+    } else {
+        None
+    };
+    Ok((Arc::new(spawner), capacity))
 }
 
 #[cfg(test)]

@@ -48,7 +48,8 @@ async fn browser_journey_through_chp() {
         .env("JHUB_E2E_PROFILE", "GPU 分区")
         .env("JHUB_E2E_OPTION", "A100x1")
         .env("JHUB_E2E_SCREENSHOTS", &shots)
-        .env("JHUB_E2E_PAUSE_AFTER", "run-notebook")
+        .env("JHUB_E2E_PAUSE_AFTER", "spawn-form,run-notebook")
+        .env("JHUB_E2E_CAPACITY_EXPECT", "A100x1=1 free")
         .env("JHUB_E2E_TIMEOUT_MS", "60000")
         .env("JHUB_CHROMIUM", &chromium)
         .env("JHUB_NODE_MODULES", &node_modules)
@@ -78,7 +79,23 @@ async fn browser_journey_through_chp() {
         if event.get("ok") != Some(&json!(true)) {
             stack.fail(&format!("browser step {name:?} failed: {event:#}\ntranscript: {transcript:#?}"));
         }
-        if name == "pause" {
+        if name == "pause" && event["after"] == "spawn-form" {
+            // The spawn page is open showing live GPU capacity: a pod of another namespace takes
+            // one A100; the page must follow (step `capacity-live`).
+            stack
+                .kube
+                .create(
+                    jhub_kube_sim::Resource::Pods,
+                    "default",
+                    json!({"metadata": {"name": "gpu-training"}, "spec": {
+                        "nodeSelector": {"gputype": "A100"},
+                        "containers": [{"name": "train", "image": "busybox",
+                                        "resources": {"limits": {"nvidia.com/gpu": "1"}}}]}}),
+                )
+                .unwrap();
+            stdin.write_all(b"continue\n").await.unwrap();
+            stdin.flush().await.unwrap();
+        } else if name == "pause" {
             // The lab is open in the browser with a running kernel: restart CHP under it.
             check_server_state(&stack).await;
             let restored = restart_chp(&mut stack).await;
@@ -101,17 +118,27 @@ async fn browser_journey_through_chp() {
     assert_eq!(cpu["description"], "包含 Conda、Python 环境（8核16G）");
     assert_eq!(cpu["checked"], true, "the seed marks CPU 分区 as the default");
     assert_eq!(cpu["options"][0]["label"], "主机");
-    assert_eq!(cpu["options"][0]["choices"], json!([{"key": "lab6", "name": "l1"}, {"key": "lab9", "name": "l2"}]));
+    assert_eq!(
+        cpu["options"][0]["choices"],
+        json!([{"key": "lab6", "name": "l1", "capacity": null}, {"key": "lab9", "name": "l2", "capacity": null}])
+    );
     assert_eq!(gpu["name"], "GPU 分区");
     assert_eq!(gpu["description"], "包含 Conda、Python、CUDA 环境（8核16G）");
     assert_eq!(gpu["options"][0]["label"], "资源配置");
     assert_eq!(
         gpu["options"][0]["choices"],
         json!([
-            {"key": "A100x1", "name": "A100 (Python 3.11, CUDA 12) GPU x1"},
-            {"key": "P100x1", "name": "P100 (Python 3.11, CUDA 12) GPU x1"}
+            {"key": "A100x1", "name": "A100 (Python 3.11, CUDA 12) GPU x1",
+             "capacity": "A100 (Python 3.11, CUDA 12) GPU x1 — 2 free"},
+            {"key": "P100x1", "name": "P100 (Python 3.11, CUDA 12) GPU x1",
+             "capacity": "P100 (Python 3.11, CUDA 12) GPU x1 — 2 free"}
         ])
     );
+    // CPU choices request no GPU: no capacity label.
+    assert_eq!(cpu["options"][0]["choices"][0]["capacity"], Value::Null);
+    // Live: the open page followed the cluster (one A100 taken by another namespace's pod).
+    assert_eq!(steps["capacity-live"]["text"], "A100 (Python 3.11, CUDA 12) GPU x1 — 1 free");
+    assert!(steps["capacity-live"]["screenshot"].is_string());
     assert_eq!(steps["choose-profile"]["chosen"], "A100 (Python 3.11, CUDA 12) GPU x1");
 
     // The progress bar moved through several values, fed by the pod's Kubernetes events.

@@ -7,6 +7,7 @@
 //! the table to prove it). Handlers receive the caller as [`Authorized`].
 
 pub mod body;
+pub mod capacity;
 pub mod common;
 pub mod groups;
 pub mod hub;
@@ -506,6 +507,8 @@ pub fn table() -> Vec<Entry> {
     table.extend(server_routes("/users/{name}/servers/{server_name}"));
     // Operator console (issue 15): jhub's own endpoints.
     table.push(entry(M::GET, "/usage", &[S::ReadUsage], T::Hub, usage::HANDLER, get(usage::usage)));
+    // Live GPU capacity (issue 16): any signed-in caller, for the profiles it may use.
+    table.push(entry(M::GET, "/jhub/capacity", &[], T::Authenticated, capacity::HANDLER, get(capacity::capacity)));
     table
 }
 

@@ -27,8 +27,33 @@ pub fn may_read_metrics(app: &App, identity: Option<&Identity>) -> bool {
 
 /// The metrics text response.
 pub fn metrics_response(app: &App) -> Response {
-    (StatusCode::OK, [(header::CONTENT_TYPE, HeaderValue::from_static(METRICS_CONTENT_TYPE))], app.hub.metrics_text())
-        .into_response()
+    let mut text = app.hub.metrics_text();
+    capacity_metrics(app, &mut text);
+    (StatusCode::OK, [(header::CONTENT_TYPE, HeaderValue::from_static(METRICS_CONTENT_TYPE))], text).into_response()
+}
+
+fn escape_label(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('\n', "\\n").replace('"', "\\\"")
+}
+
+/// `jhub_capacity_free_servers{profile,option,choice}`: live GPU capacity of
+/// the options open to every user (no group), when the hub knows it; the
+/// family is absent otherwise (no permission to watch nodes).
+fn capacity_metrics(app: &App, out: &mut String) {
+    use std::fmt::Write as _;
+    let Some(report) = app.capacity_for(&[]) else { return };
+    out.push_str("# HELP jhub_capacity_free_servers Servers of a GPU profile option that fit on the cluster now\n");
+    out.push_str("# TYPE jhub_capacity_free_servers gauge\n");
+    for o in &report.options {
+        let _ = writeln!(
+            out,
+            "jhub_capacity_free_servers{{choice=\"{}\",option=\"{}\",profile=\"{}\"}} {}",
+            escape_label(o.choice.as_deref().unwrap_or("")),
+            escape_label(o.option.as_deref().unwrap_or("")),
+            escape_label(&o.profile),
+            o.free
+        );
+    }
 }
 
 /// `GET /hub/metrics`: token or cookie with `read:metrics`; otherwise the

@@ -163,6 +163,22 @@ fn render_form(app: &App, browser: Browser, page: FormPage<'_>) -> Response {
     let form = app.settings.profile_list.as_ref().map(|list| list.for_groups(&groups).form(&saved));
     let mut fragment_ctx = base_context(app, Some(page.user), Some(&browser.xsrf));
     fragment_ctx.insert("profiles".into(), sv(form.as_ref().map(|f| &f.profiles)));
+    // Live GPU capacity next to the options that request GPUs (none when unknown).
+    if let Some(report) = app.capacity_for(&groups) {
+        let labels: serde_json::Map<String, serde_json::Value> = report
+            .options
+            .iter()
+            .map(|o| {
+                let key = crate::api::capacity::key(&o.profile, o.option.as_deref(), o.choice.as_deref());
+                (key, serde_json::Value::String(crate::api::capacity::label(o.free)))
+            })
+            .collect();
+        fragment_ctx.insert("capacity".into(), sv(&labels));
+        fragment_ctx.insert(
+            "capacity_url".into(),
+            Value::from(format!("{}hub/api/jhub/capacity", app.settings.layout.base_url())),
+        );
+    }
     let fragment = match app.templates.render("profiles_form.html", Value::from(fragment_ctx)) {
         Ok(html) => html,
         Err(err) => {
