@@ -69,11 +69,13 @@ pub mod error;
 pub mod progress;
 mod retry;
 pub mod spawner;
+pub mod storage;
 pub mod view;
 
 pub use connect::{KubeConnect, connect, detect_namespace};
 pub use error::KubeSpawnerError;
 pub use spawner::{KubeSpawner, KubeSpawnerSettings, PVC_CREATED_BY_ANNOTATION, PVC_CREATED_BY_VALUE};
+pub use storage::{KubeStorage, KubeStorageSettings, STORAGE_CLUSTER_RBAC_RULES, STORAGE_RBAC_RULES};
 pub use view::{ViewCounters, WatchSettings};
 
 /// The Kubernetes RBAC rules the spawner needs in its namespace, as
