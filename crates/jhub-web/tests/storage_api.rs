@@ -26,14 +26,15 @@ struct FakeStorage {
 
 impl FakeStorage {
     fn info(&self) -> StorageInfo {
+        let requested = self.requested.lock().unwrap().clone();
         StorageInfo {
             pvc: "claim-alice".into(),
             capacity: Some("10Gi".into()),
-            requested: Some(self.requested.lock().unwrap().clone()),
+            resize_pending: requested != "10Gi",
+            requested: Some(requested),
             used_bytes: Some(2048),
             storage_class: Some("fast".into()),
             expandable: true,
-            resize_pending: *self.requested.lock().unwrap() != "10Gi",
             snapshots: self.snapshots.lock().unwrap().clone(),
             snapshots_supported: true,
         }
