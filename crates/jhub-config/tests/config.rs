@@ -314,7 +314,7 @@ fn hub_config_sections() {
               |
             5 |     NativeAuthenticator:
               |     ^^^^^^^^^^^^^^^^^^^
-              = note: jhub reads these hub.config sections: JupyterHub, Authenticator, OAuthenticator, GitLabOAuthenticator, DummyAuthenticator, SharedPasswordAuthenticator, ConfigurableHTTPProxy, Proxy, CryptKeeper, JhubSecurity, KubeSpawner, Spawner, JhubUsage
+              = note: jhub reads these hub.config sections: JupyterHub, Authenticator, OAuthenticator, GitLabOAuthenticator, DummyAuthenticator, SharedPasswordAuthenticator, ConfigurableHTTPProxy, Proxy, CryptKeeper, JhubSecurity, KubeSpawner, Spawner, JhubUsage, JhubStorage
 
             warning: `concurent_spawn_limit` is not a JupyterHub setting jhub knows
              --> values.yaml:8:7
