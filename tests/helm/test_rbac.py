@@ -79,14 +79,14 @@ class HubRole(unittest.TestCase):
         code = triples_from_jhub(printed, scope="cluster")
         self.assertIn(NODE_PROXY, code, "the storage code's cluster rules are not printed")
         objs = render_objects({"scheduling": {"userScheduler": {"enabled": False}}})
-        role = triples_from_policy_rules(get(objs, "ClusterRole", "hub-storage")["rules"])
+        role = triples_from_policy_rules(get(objs, "ClusterRole", "jhub-hub-storage")["rules"])
         self.assertEqual(code - role, {NODE_PROXY}, "by default only nodes/proxy is withheld (used bytes degrade)")
         self.assertEqual(role - code, set())
-        binding = get(objs, "ClusterRoleBinding", "hub-storage")
+        binding = get(objs, "ClusterRoleBinding", "jhub-hub-storage")
         self.assertEqual(binding["subjects"], [{"kind": "ServiceAccount", "name": "hub", "namespace": "jhub"}])
-        self.assertEqual(binding["roleRef"]["name"], "hub-storage")
+        self.assertEqual(binding["roleRef"]["name"], "jhub-hub-storage")
         opted_in = render_objects({"custom": {"storage": {"rbac": {"nodeProxy": True}}}})
-        role = triples_from_policy_rules(get(opted_in, "ClusterRole", "hub-storage")["rules"])
+        role = triples_from_policy_rules(get(opted_in, "ClusterRole", "jhub-hub-storage")["rules"])
         self.assertEqual(role, code)
 
     def test_storage_rbac_can_be_turned_off(self):
