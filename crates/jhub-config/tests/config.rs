@@ -1239,7 +1239,10 @@ fn jhub_storage_section() {
     assert_eq!(s.snapshot_class.as_deref(), Some("csi-snap"));
     assert_eq!((s.snapshot_every_hours, s.snapshot_keep, s.usage_interval_seconds), (24.0, 3, 0.0));
     let d = loaded("hub: {}\n").config.storage;
-    assert_eq!((d.snapshot_class, d.snapshot_every_hours, d.snapshot_keep, d.usage_interval_seconds), (None, 0.0, 7, 120.0));
+    assert_eq!(
+        (d.snapshot_class, d.snapshot_every_hours, d.snapshot_keep, d.usage_interval_seconds),
+        (None, 0.0, 7, 120.0)
+    );
     let bad = run(
         &[text("values.yaml", "hub:\n  config:\n    JhubStorage:\n      snapshot_every_hours: -1\n")],
         &Environment::empty(),

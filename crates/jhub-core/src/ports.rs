@@ -257,8 +257,9 @@ impl SnapshotKind {
 #[derive(Debug, Clone, PartialEq)]
 pub struct VolumeSnapshot {
     pub name: String,
-    /// RFC 3339 creation time (the snapshot's `status.creationTime`, else
-    /// the object's `creationTimestamp`).
+    /// RFC 3339 time it was taken: the hub's clock when jhub took it (what
+    /// schedule and retention compare), else the snapshot's
+    /// `status.creationTime`, else the object's `creationTimestamp`.
     pub created: Option<String>,
     pub ready_to_use: bool,
     /// `status.restoreSize` once known.

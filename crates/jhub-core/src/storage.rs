@@ -48,9 +48,8 @@ pub fn check_resize(
     expandable: bool,
 ) -> Result<ResizeDecision, StorageError> {
     let want = capacity_bytes(wanted)?;
-    let have = capacity_bytes(current).map_err(|_| {
-        StorageError::Backend(format!("the claim requests {current:?}, which is not a storage size"))
-    })?;
+    let have = capacity_bytes(current)
+        .map_err(|_| StorageError::Backend(format!("the claim requests {current:?}, which is not a storage size")))?;
     if want < have {
         return Err(StorageError::Invalid(format!(
             "cannot shrink the volume from {current} to {wanted}: Kubernetes volumes can only grow"

@@ -92,7 +92,11 @@ impl Hub {
             return Err(HubError::Conflict("storage is already attached".into()));
         }
         if let Some(every) = settings.snapshot_every {
-            tracing::info!(every_secs = every.as_secs(), keep = settings.snapshot_keep, "scheduled volume snapshots on");
+            tracing::info!(
+                every_secs = every.as_secs(),
+                keep = settings.snapshot_keep,
+                "scheduled volume snapshots on"
+            );
             self.every("storage-snapshots", settings.schedule_check, |hub| async move { hub.snapshot_sweep().await });
         }
         if let Some(every) = settings.usage_every {

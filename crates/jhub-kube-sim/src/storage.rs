@@ -33,7 +33,8 @@ pub(crate) const GROUPS: [&str; 2] = ["storage.k8s.io", "snapshot.storage.k8s.io
 
 const DEFAULT_CLASS_ANNOTATION: &str = "storageclass.kubernetes.io/is-default-class";
 const DEFAULT_SNAPSHOT_CLASS_ANNOTATION: &str = "snapshot.storage.kubernetes.io/is-default-class";
-const RESIZE_FORBIDDEN: &str = "only dynamically provisioned pvc can be resized and the storageclass that provisions the pvc must support resize";
+const RESIZE_FORBIDDEN: &str =
+    "only dynamically provisioned pvc can be resized and the storageclass that provisions the pvc must support resize";
 const RESIZE_PENDING_MESSAGE: &str =
     "Waiting for user to (re-)start a pod to finish file system resize of volume on node.";
 
@@ -103,7 +104,9 @@ pub(crate) fn discovery(core: &Core, path: &str) -> Option<Result<Value, ApiErro
                            "verbs": ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]})
                 })
                 .collect();
-            Ok(json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": format!("{group}/v1"), "resources": resources}))
+            Ok(
+                json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": format!("{group}/v1"), "resources": resources}),
+            )
         }
         Some(_) => Err(ApiError::no_route(path)),
     })
@@ -198,10 +201,8 @@ pub(crate) fn admit_update(res: Resource, old: &Value, new: &Value) -> Vec<Field
                 }
             }
         }
-        Resource::VolumeSnapshots => {
-            if old.pointer("/spec/source") != new.pointer("/spec/source") {
-                errs.push(FieldError::invalid("spec.source", "", "Value is immutable"));
-            }
+        Resource::VolumeSnapshots if old.pointer("/spec/source") != new.pointer("/spec/source") => {
+            errs.push(FieldError::invalid("spec.source", "", "Value is immutable"));
         }
         _ => {}
     }
@@ -366,11 +367,18 @@ async fn expand(core: Arc<Core>, key: (String, String)) {
         o["spec"]["capacity"] = json!({"storage": want});
         Ok(true)
     });
-    event(&core, &current, "Normal", "FileSystemResizeRequired", "Require file system resize of volume on node", &resizer);
+    event(
+        &core,
+        &current,
+        "Normal",
+        "FileSystemResizeRequired",
+        "Require file system resize of volume on node",
+        &resizer,
+    );
     let mounted_running = core.store.all(Resource::Pods, Some(&key.0)).iter().any(|p| {
         s(p, "/status/phase") == "Running"
             && p.pointer("/metadata/deletionTimestamp").is_none()
-            && pod_claims(p).iter().any(|c| *c == key.1)
+            && pod_claims(p).contains(&key.1)
     });
     if mounted_running && core.cfg.online_expansion {
         finish_expansion(&core, &current);
@@ -418,7 +426,9 @@ fn default_snapshot_class(core: &Core) -> Option<Value> {
     core.store
         .all(Resource::VolumeSnapshotClasses, None)
         .into_iter()
-        .find(|c| s(c, &format!("/metadata/annotations/{}", DEFAULT_SNAPSHOT_CLASS_ANNOTATION.replace('/', "~1"))) == "true")
+        .find(|c| {
+            s(c, &format!("/metadata/annotations/{}", DEFAULT_SNAPSHOT_CLASS_ANNOTATION.replace('/', "~1"))) == "true"
+        })
         .map(|c| (*c).clone())
 }
 
@@ -441,7 +451,11 @@ async fn take_snapshot(core: Arc<Core>, snap: Value) {
     let class = if class_name.is_empty() {
         match default_snapshot_class(&core) {
             Some(c) => c,
-            None => return fail("Failed to set default snapshot class with error cannot find default snapshot class".into()),
+            None => {
+                return fail(
+                    "Failed to set default snapshot class with error cannot find default snapshot class".into(),
+                );
+            }
         }
     } else {
         match core.store.get(Resource::VolumeSnapshotClasses, "", &class_name) {
@@ -518,7 +532,14 @@ async fn take_snapshot(core: Arc<Core>, snap: Value) {
             &format!("Snapshot {name} was successfully created by the CSI driver."),
             &driver,
         );
-        event(&core, &snap, "Normal", "SnapshotReady", &format!("Snapshot {name} is ready to use."), "snapshot-controller");
+        event(
+            &core,
+            &snap,
+            "Normal",
+            "SnapshotReady",
+            &format!("Snapshot {name} is ready to use."),
+            "snapshot-controller",
+        );
     }
 }
 

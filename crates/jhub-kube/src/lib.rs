@@ -52,6 +52,10 @@
 //! | `persistentvolumeclaims` | `delete` | `delete_forever`, only PVCs jhub created |
 //! | `events` | `list`, `watch` | the shared event view (progress messages, failure detection); not used when `events_enabled` is off |
 //!
+//! Storage management (`storage`, [`KubeStorage`]) needs more, listed in
+//! [`STORAGE_RBAC_RULES`] and [`STORAGE_CLUSTER_RBAC_RULES`]; the chart grants
+//! them under `custom.storage.rbac`.
+//!
 //! z2jh's hub Role grants a superset (`get, watch, list, create, delete` on
 //! pods, PVCs, secrets, services; `get, watch, list` on events). User
 //! namespaces, internal SSL and `services_enabled` are not supported, so no

@@ -25,9 +25,7 @@
 use crate::retry::{self, Budget, Failed};
 use async_trait::async_trait;
 use jhub_core::Timestamp;
-use jhub_core::ports::{
-    Restored, SnapshotKind, Storage, StorageError, StorageInfo, StorageOwner, VolumeSnapshot,
-};
+use jhub_core::ports::{Restored, SnapshotKind, Storage, StorageError, StorageInfo, StorageOwner, VolumeSnapshot};
 use jhub_core::storage::{ResizeDecision, check_resize, snapshot_name};
 use jhub_podspec::SpawnerConfig;
 use jhub_podspec::manifest::names_for_spawn;
@@ -165,7 +163,11 @@ impl KubeStorage {
             pvs: Api::all_with(client.clone(), &pv),
             classes: Api::all_with(client.clone(), &class),
             pods: Api::namespaced(client.clone(), &ns),
-            snapshots: Api::namespaced_with(client.clone(), &ns, &snapshot_resource("VolumeSnapshot", "volumesnapshots")),
+            snapshots: Api::namespaced_with(
+                client.clone(),
+                &ns,
+                &snapshot_resource("VolumeSnapshot", "volumesnapshots"),
+            ),
             snapshot_classes: Api::all_with(
                 client.clone(),
                 &snapshot_resource("VolumeSnapshotClass", "volumesnapshotclasses"),
@@ -293,9 +295,9 @@ impl KubeStorage {
                 tracing::info!(user = %owner.user, snapshot = %name, kind = kind.as_str(), "created volume snapshot");
                 Ok(snapshot_of(&to_value(&created)))
             }
-            Err(f) if f.error.code() == Some(409) => Err(StorageError::Refused(format!(
-                "a snapshot named {name} already exists; try again in a second"
-            ))),
+            Err(f) if f.error.code() == Some(409) => {
+                Err(StorageError::Refused(format!("a snapshot named {name} already exists; try again in a second")))
+            }
             Err(f) => Err(backend(&format!("creating VolumeSnapshot {name}"), &f)),
         }
     }
@@ -340,12 +342,17 @@ impl KubeStorage {
         }
     }
 
-    fn info(&self, pvc: &Value, expandable: bool, snapshots: Option<Vec<VolumeSnapshot>>, supported: bool) -> StorageInfo {
+    fn info(
+        &self,
+        pvc: &Value,
+        expandable: bool,
+        snapshots: Option<Vec<VolumeSnapshot>>,
+        supported: bool,
+    ) -> StorageInfo {
         let name = s(pvc, "/metadata/name").to_string();
-        let resize_pending = pvc
-            .pointer("/status/conditions")
-            .and_then(Value::as_array)
-            .is_some_and(|cs| cs.iter().any(|c| s(c, "/type") == "FileSystemResizePending" && s(c, "/status") == "True"));
+        let resize_pending = pvc.pointer("/status/conditions").and_then(Value::as_array).is_some_and(|cs| {
+            cs.iter().any(|c| s(c, "/type") == "FileSystemResizePending" && s(c, "/status") == "True")
+        });
         StorageInfo {
             used_bytes: self.used.lock().unwrap_or_else(|p| p.into_inner()).get(&name).copied(),
             pvc: name,
@@ -385,7 +392,9 @@ impl KubeStorage {
                 if s(vol, "/pvcRef/namespace") != self.namespace {
                     continue;
                 }
-                if let (Some(name), Some(bytes)) = (opt(vol, "/pvcRef/name"), vol.get("usedBytes").and_then(Value::as_u64)) {
+                if let (Some(name), Some(bytes)) =
+                    (opt(vol, "/pvcRef/name"), vol.get("usedBytes").and_then(Value::as_u64))
+                {
                     used.insert(name, bytes);
                 }
             }
@@ -428,15 +437,21 @@ impl Storage for KubeStorage {
             let params = PatchParams::default();
             let patch = Patch::Merge(&patch);
             match retry::call(self.budget(), || self.pvcs.patch(&name, &params, &patch)).await {
-                Ok(_) => tracing::info!(user = %owner.user, pvc = %name, from = %current, to = %capacity, "resized PVC"),
+                Ok(_) => {
+                    tracing::info!(user = %owner.user, pvc = %name, from = %current, to = %capacity, "resized PVC")
+                }
                 Err(f) => {
                     let message = match &f.error {
                         retry::CallError::Status { message, .. } => message.clone(),
                         other => other.to_string(),
                     };
                     return Err(match f.error.code() {
-                        Some(403) => StorageError::Refused(format!("the cluster refused to grow PVC {name}: {message}")),
-                        Some(422) => StorageError::Invalid(format!("the cluster refused to grow PVC {name}: {message}")),
+                        Some(403) => {
+                            StorageError::Refused(format!("the cluster refused to grow PVC {name}: {message}"))
+                        }
+                        Some(422) => {
+                            StorageError::Invalid(format!("the cluster refused to grow PVC {name}: {message}"))
+                        }
                         _ => backend(&format!("resizing PVC {name}"), &f),
                     });
                 }
@@ -445,7 +460,12 @@ impl Storage for KubeStorage {
         self.describe(owner).await
     }
 
-    async fn snapshot(&self, owner: &StorageOwner, kind: SnapshotKind, at: Timestamp) -> Result<VolumeSnapshot, StorageError> {
+    async fn snapshot(
+        &self,
+        owner: &StorageOwner,
+        kind: SnapshotKind,
+        at: Timestamp,
+    ) -> Result<VolumeSnapshot, StorageError> {
         let name = self.pvc_name(owner)?;
         self.get_pvc(&name, &owner.user).await?;
         let class = self.snapshot_class().await?;
@@ -505,9 +525,9 @@ impl Storage for KubeStorage {
             Err(f) if f.error.code() == Some(404) => {}
             Err(f) => return Err(backend(&format!("deleting PVC {name} (safety snapshot {} kept)", safety.name), &f)),
         }
-        self.wait_pvc_gone(&name, &uid, deadline).await.map_err(|e| {
-            StorageError::Backend(format!("{e}; the old volume is kept as snapshot {}", safety.name))
-        })?;
+        self.wait_pvc_gone(&name, &uid, deadline)
+            .await
+            .map_err(|e| StorageError::Backend(format!("{e}; the old volume is kept as snapshot {}", safety.name)))?;
         let body = restored_claim(&current, snapshot, &chosen);
         let obj = from_value(body, "the restored PVC")?;
         let post = PostParams::default();
@@ -573,7 +593,9 @@ impl Storage for KubeStorage {
 /// Server-set fields removed so the object can be applied again.
 fn clean_object(mut v: Value) -> Value {
     if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
-        for f in ["uid", "resourceVersion", "creationTimestamp", "managedFields", "selfLink", "generation", "finalizers"] {
+        for f in
+            ["uid", "resourceVersion", "creationTimestamp", "managedFields", "selfLink", "generation", "finalizers"]
+        {
             meta.remove(f);
         }
     }
@@ -607,7 +629,10 @@ fn restored_claim(current: &Value, snapshot: &str, chosen: &Value) -> Value {
     if let Some(old) = current.pointer("/metadata/annotations").and_then(Value::as_object) {
         for (k, v) in old {
             // Binding annotations belong to the old volume.
-            if !(k.starts_with("pv.kubernetes.io/") || k.starts_with("volume.kubernetes.io/") || k.starts_with("volume.beta.kubernetes.io/storage-provisioner")) {
+            if !(k.starts_with("pv.kubernetes.io/")
+                || k.starts_with("volume.kubernetes.io/")
+                || k.starts_with("volume.beta.kubernetes.io/storage-provisioner"))
+            {
                 annotations.insert(k.clone(), v.clone());
             }
         }

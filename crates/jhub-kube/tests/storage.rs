@@ -45,7 +45,8 @@ async fn world(tweak: impl FnOnce(&mut SimConfig), settings: StorageSettings) ->
     let spawner = Arc::new(env.spawner(seed_config()).await);
     let clock = Arc::new(ManualClock::new(Timestamp::from_second(T0).unwrap()));
     let store = Store::connect("sqlite::memory:").await.unwrap();
-    let hub = Hub::start(hub_settings(), store, spawner, Arc::new(MemoryProxy::default()), clock.clone()).await.unwrap();
+    let hub =
+        Hub::start(hub_settings(), store, spawner, Arc::new(MemoryProxy::default()), clock.clone()).await.unwrap();
     let storage_settings = KubeStorageSettings {
         snapshot_class: None,
         restore_wait: Duration::from_secs(20),
@@ -58,7 +59,12 @@ async fn world(tweak: impl FnOnce(&mut SimConfig), settings: StorageSettings) ->
 }
 
 fn manual() -> StorageSettings {
-    StorageSettings { snapshot_every: None, snapshot_keep: 2, schedule_check: Duration::from_secs(3600), usage_every: None }
+    StorageSettings {
+        snapshot_every: None,
+        snapshot_keep: 2,
+        schedule_check: Duration::from_secs(3600),
+        usage_every: None,
+    }
 }
 
 impl World {
@@ -119,7 +125,10 @@ async fn resize_grows_offline_and_online_and_refuses_shrink() {
     assert!(matches!(&none, HubError::NotFound(m) if m.contains("claim-alice")), "{none:?}");
     w.start().await;
     let info = w.info_until("bound", |i| i.capacity.is_some()).await;
-    assert_eq!((info.pvc.as_str(), info.requested.as_deref(), info.capacity.as_deref()), ("claim-alice", Some("100Gi"), Some("100Gi")));
+    assert_eq!(
+        (info.pvc.as_str(), info.requested.as_deref(), info.capacity.as_deref()),
+        ("claim-alice", Some("100Gi"), Some("100Gi"))
+    );
     assert!(info.expandable);
     assert_eq!(info.storage_class.as_deref(), Some("nfs-csi"));
 
@@ -228,7 +237,11 @@ async fn snapshot_then_restore_into_the_volume_the_next_start_mounts() {
     assert_eq!(claims, vec!["claim-alice"]);
     assert_eq!(s(&w.env.pvc("claim-alice").unwrap(), "/status/phase"), "Bound");
     w.hub.refresh_storage_usage().await;
-    assert_eq!(w.hub.storage_used_bytes().get("alice"), Some(&1_111), "restored content, not the 9999 of the old volume");
+    assert_eq!(
+        w.hub.storage_used_bytes().get("alice"),
+        Some(&1_111),
+        "restored content, not the 9999 of the old volume"
+    );
     let metrics = w.hub.metrics().encode();
     assert!(metrics.contains("jhub_user_storage_used_bytes{user=\"alice\"} 1111"), "{metrics}");
     assert_eq!(w.hub.storage_info("alice").await.unwrap().used_bytes, Some(1_111));
@@ -351,7 +364,10 @@ async fn storage_calls_stay_within_the_rbac_rules() {
         assert!(allowed(verb.as_str(), resource), "{verb} {resource} ({n} calls) is not in the RBAC rules");
     }
     for needed in [("patch", "persistentvolumeclaims"), ("create", "volumesnapshots"), ("get", "nodes/proxy")] {
-        assert!(counts.0.contains_key(&(verb_of(needed.0), needed.1.to_string())), "{needed:?} never called: {counts:?}");
+        assert!(
+            counts.0.contains_key(&(verb_of(needed.0), needed.1.to_string())),
+            "{needed:?} never called: {counts:?}"
+        );
     }
     w.end().await;
 }
@@ -388,7 +404,8 @@ async fn a_named_snapshot_class_is_used_and_a_missing_one_refused() {
     );
     let owner = jhub_core::ports::StorageOwner { user: "alice".into(), user_id: 1, state: serde_json::Value::Null };
     let at = Timestamp::from_second(T0).unwrap();
-    let named = |class: &str| KubeStorageSettings { snapshot_class: Some(class.into()), ..KubeStorageSettings::default() };
+    let named =
+        |class: &str| KubeStorageSettings { snapshot_class: Some(class.into()), ..KubeStorageSettings::default() };
     let storage = KubeStorage::new(env.client.clone(), seed_config(), named("other-snap"));
     let snap = storage.snapshot(&owner, SnapshotKind::Manual, at).await.unwrap();
     let object = env.sim.get(Resource::VolumeSnapshots, NS, &snap.name).unwrap();
@@ -399,6 +416,9 @@ async fn a_named_snapshot_class_is_used_and_a_missing_one_refused() {
     assert_eq!(s(&object, "/spec/volumeSnapshotClassName"), "default-snap", "the annotated default class");
     let missing = KubeStorage::new(env.client.clone(), seed_config(), named("missing-snap"));
     let refused = missing.snapshot(&owner, SnapshotKind::Manual, at).await.unwrap_err();
-    assert!(matches!(&refused, jhub_core::ports::StorageError::Refused(m) if m.contains("missing-snap")), "{refused:?}");
+    assert!(
+        matches!(&refused, jhub_core::ports::StorageError::Refused(m) if m.contains("missing-snap")),
+        "{refused:?}"
+    );
     env.stop().await;
 }

@@ -8,9 +8,7 @@ mod common;
 
 use async_trait::async_trait;
 use jhub_core::Timestamp;
-use jhub_core::ports::{
-    Restored, SnapshotKind, Storage, StorageError, StorageInfo, StorageOwner, VolumeSnapshot,
-};
+use jhub_core::ports::{Restored, SnapshotKind, Storage, StorageError, StorageInfo, StorageOwner, VolumeSnapshot};
 use jhub_hub::StorageSettings;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -22,6 +20,8 @@ use std::sync::{Arc, Mutex};
 struct FakeStorage {
     requested: Mutex<String>,
     snapshots: Mutex<Vec<VolumeSnapshot>>,
+    /// When set, a restore says it started, then waits to be released.
+    hold: Option<(Arc<tokio::sync::Notify>, Arc<tokio::sync::Notify>)>,
 }
 
 impl FakeStorage {
@@ -41,7 +41,11 @@ impl FakeStorage {
     }
 
     fn check(owner: &StorageOwner) -> Result<(), StorageError> {
-        if owner.user == "alice" { Ok(()) } else { Err(StorageError::NotFound(format!("{} has no volume", owner.user))) }
+        if owner.user == "alice" {
+            Ok(())
+        } else {
+            Err(StorageError::NotFound(format!("{} has no volume", owner.user)))
+        }
     }
 }
 
@@ -61,7 +65,12 @@ impl Storage for FakeStorage {
         *self.requested.lock().unwrap() = capacity.to_string();
         Ok(self.info())
     }
-    async fn snapshot(&self, owner: &StorageOwner, kind: SnapshotKind, at: Timestamp) -> Result<VolumeSnapshot, StorageError> {
+    async fn snapshot(
+        &self,
+        owner: &StorageOwner,
+        kind: SnapshotKind,
+        at: Timestamp,
+    ) -> Result<VolumeSnapshot, StorageError> {
         Self::check(owner)?;
         let snap = VolumeSnapshot {
             name: jhub_core::storage::snapshot_name("claim-alice", kind, at),
@@ -83,11 +92,21 @@ impl Storage for FakeStorage {
         if !self.snapshots.lock().unwrap().iter().any(|s| s.name == snapshot) {
             return Err(StorageError::NotFound(format!("no snapshot named {snapshot}")));
         }
-        Ok(Restored { pvc: "claim-alice".into(), snapshot: snapshot.into(), safety_snapshot: "claim-alice-pre-restore-x".into() })
+        if let Some((started, release)) = &self.hold {
+            started.notify_one();
+            release.notified().await;
+        }
+        Ok(Restored {
+            pvc: "claim-alice".into(),
+            snapshot: snapshot.into(),
+            safety_snapshot: "claim-alice-pre-restore-x".into(),
+        })
     }
     async fn export(&self, owner: &StorageOwner) -> Result<Value, StorageError> {
         Self::check(owner)?;
-        Ok(json!({"apiVersion": "v1", "kind": "List", "items": [{"kind": "PersistentVolumeClaim", "metadata": {"name": "claim-alice"}}]}))
+        Ok(
+            json!({"apiVersion": "v1", "kind": "List", "items": [{"kind": "PersistentVolumeClaim", "metadata": {"name": "claim-alice"}}]}),
+        )
     }
     async fn used_bytes(&self) -> Result<BTreeMap<String, u64>, StorageError> {
         Ok(BTreeMap::from([("claim-alice".to_string(), 2048)]))
@@ -113,7 +132,17 @@ async fn storage_api_contract_refusals_and_scopes() {
 
     let (status, body) = hub.admin(Method::GET, BASE, None).await;
     assert_eq!(status, 200, "{body}");
-    for key in ["pvc", "capacity", "requested", "used_bytes", "storage_class", "expandable", "resize_pending", "snapshots", "snapshots_supported"] {
+    for key in [
+        "pvc",
+        "capacity",
+        "requested",
+        "used_bytes",
+        "storage_class",
+        "expandable",
+        "resize_pending",
+        "snapshots",
+        "snapshots_supported",
+    ] {
         assert!(body.get(key).is_some(), "{key} missing: {body}");
     }
     assert_eq!(body["pvc"], "claim-alice");
@@ -174,4 +203,48 @@ async fn storage_api_contract_refusals_and_scopes() {
     assert_eq!(status, 403);
     let reader = hub.token_for("admin", Some(&["read:servers"])).await;
     assert_eq!(hub.get(BASE, &reader).await.0, 403);
+}
+
+/// While a restore runs, the user's server cannot start (checked under the
+/// hub's write gate, where the restore checked that nothing runs).
+#[tokio::test]
+async fn spawns_wait_for_a_running_restore() {
+    let hub = common::start().await;
+    hub.hub.create_user("alice", false).await.unwrap();
+    let started = Arc::new(tokio::sync::Notify::new());
+    let release = Arc::new(tokio::sync::Notify::new());
+    let fake = Arc::new(FakeStorage { hold: Some((started.clone(), release.clone())), ..FakeStorage::default() });
+    *fake.requested.lock().unwrap() = "10Gi".into();
+    hub.hub.attach_storage(fake.clone(), StorageSettings { usage_every: None, ..StorageSettings::default() }).unwrap();
+    let (status, snap) = hub.admin(Method::POST, &format!("{BASE}/snapshots"), None).await;
+    assert_eq!(status, 201);
+    let name = snap["name"].as_str().unwrap().to_string();
+    let restoring = {
+        let (url, token) = (hub.api(&format!("{BASE}/restore")), hub.admin_token.clone());
+        let client = hub.client();
+        tokio::spawn(async move {
+            client
+                .post(url)
+                .header("Authorization", format!("token {token}"))
+                .json(&json!({"snapshot": name}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        })
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), started.notified()).await.expect("restore started");
+    assert!(hub.hub.storage_restoring("alice"));
+    let (status, body) = hub.admin(Method::POST, "/users/alice/server", None).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("being restored"), "{body}");
+    // A second restore of the same volume is refused too.
+    let (status, _) = hub.admin(Method::POST, &format!("{BASE}/restore"), Some(json!({"snapshot": "x"}))).await;
+    assert_eq!(status, 409);
+    release.notify_one();
+    assert_eq!(restoring.await.unwrap(), 200);
+    assert!(!hub.hub.storage_restoring("alice"));
+    let (status, _) = hub.admin(Method::POST, "/users/alice/server", None).await;
+    assert!(status == 201 || status == 202, "{status}");
 }

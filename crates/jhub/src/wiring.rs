@@ -403,7 +403,8 @@ pub fn crypt_keeper(config: &HubConfig) -> anyhow::Result<Option<jhub_auth::Cryp
 /// the spawner's and the storage features' in the release namespace, and
 /// the storage features' cluster-scoped ones.
 pub fn rbac_rules() -> serde_json::Value {
-    let tables: [(&[(&str, &str, &[&str])], &str, &str); 3] = [
+    type Rules = &'static [(&'static str, &'static str, &'static [&'static str])];
+    let tables: [(Rules, &str, &str); 3] = [
         (jhub_kube::RBAC_RULES, "namespace", "spawner"),
         (jhub_kube::STORAGE_RBAC_RULES, "namespace", "storage"),
         (jhub_kube::STORAGE_CLUSTER_RBAC_RULES, "cluster", "storage"),
@@ -490,7 +491,8 @@ mod tests {
         assert_eq!(s.schedule_check, Duration::from_secs(300));
         assert_eq!(s.usage_every, None, "0 turns the sweep off");
         let source = jhub_config::Source::Text { name: "values.yaml".into(), text: "hub: {}\n".into() };
-        let defaults = storage_settings(&jhub_config::load(&[source], &jhub_config::Environment::empty()).unwrap().config);
+        let defaults =
+            storage_settings(&jhub_config::load(&[source], &jhub_config::Environment::empty()).unwrap().config);
         assert_eq!((defaults.snapshot_every, defaults.usage_every), (None, Some(Duration::from_secs(120))));
     }
 

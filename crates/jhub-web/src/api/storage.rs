@@ -139,7 +139,9 @@ pub async fn export(
     if wants_yaml(&uri, &headers) {
         let text = serde_saphyr::to_string(&objects).map_err(|e| ApiError::internal(format!("writing YAML: {e}")))?;
         let mut response = (StatusCode::OK, text).into_response();
-        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/yaml; charset=utf-8"));
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/yaml; charset=utf-8"));
         return Ok(response);
     }
     Ok(ok(StatusCode::OK, &objects))
