@@ -525,9 +525,12 @@ impl Storage for KubeStorage {
             Err(f) if f.error.code() == Some(404) => {}
             Err(f) => return Err(backend(&format!("deleting PVC {name} (safety snapshot {} kept)", safety.name), &f)),
         }
-        self.wait_pvc_gone(&name, &uid, deadline)
-            .await
-            .map_err(|e| StorageError::Backend(format!("{e}; the old volume is kept as snapshot {}", safety.name)))?;
+        self.wait_pvc_gone(&name, &uid, deadline).await.map_err(|e| match e {
+            StorageError::Backend(m) => {
+                StorageError::Backend(format!("{m}; the old volume is kept as snapshot {}", safety.name))
+            }
+            other => other,
+        })?;
         let body = restored_claim(&current, snapshot, &chosen);
         let obj = from_value(body, "the restored PVC")?;
         let post = PostParams::default();
