@@ -1,9 +1,12 @@
-"""The hub's Role grants exactly the Kubernetes verbs the spawner code calls.
+"""The hub's Role and storage ClusterRole grant exactly the Kubernetes verbs the code calls.
 
-The code's list is `jhub_kube::RBAC_RULES`, printed by
-`jhub rbac-rules --format json`; the chart's Role must grant the same
-(apiGroup, resource, verb) set: nothing missing (a spawn would fail with 403)
-and nothing more (least privilege)."""
+The code's lists are `jhub_kube::RBAC_RULES` (spawner) and
+`STORAGE_RBAC_RULES` / `STORAGE_CLUSTER_RBAC_RULES` (storage management),
+printed by `jhub rbac-rules --format json` with their scope; the chart must
+grant the same (apiGroup, resource, verb) sets: nothing missing (a call
+would fail with 403) and nothing more (least privilege). The one exception
+is opt-in: `get nodes/proxy` (used bytes) only with
+`custom.storage.rbac.nodeProxy`, because it opens the kubelet API."""
 
 from __future__ import annotations
 
@@ -25,11 +28,19 @@ def triples_from_policy_rules(rules) -> set[tuple[str, str, str]]:
     return out
 
 
-def triples_from_jhub(printed) -> set[tuple[str, str, str]]:
+NODE_PROXY = ("", "nodes/proxy", "get")
+
+
+def triples_from_jhub(printed, scope: str = "namespace", feature: str | None = None) -> set[tuple[str, str, str]]:
     """`jhub rbac-rules --format json`: a list of rules, each either
-    [apiGroup, resource, [verbs]] or an object with apiGroup(s)/resource(s)/verbs."""
+    [apiGroup, resource, [verbs]] or an object with apiGroup(s)/resource(s)/verbs
+    (and `scope`: namespace or cluster; `feature`: spawner or storage)."""
     out = set()
     for rule in printed:
+        if isinstance(rule, dict) and rule.get("scope", "namespace") != scope:
+            continue
+        if feature and isinstance(rule, dict) and rule.get("feature") != feature:
+            continue
         if isinstance(rule, list):
             group, resource, verbs = rule
             groups, resources = [group], [resource]
@@ -63,8 +74,34 @@ class HubRole(unittest.TestCase):
         self.assertEqual(pod["serviceAccountName"], "custom-sa")
         self.assertEqual(get(objs, "ServiceAccount", "custom-sa")["kind"], "ServiceAccount")
 
-    def test_no_cluster_scope_for_the_hub(self):
+    def test_storage_cluster_role_grants_exactly_what_the_storage_code_calls(self):
+        printed = json.loads(run_jhub(self, ["rbac-rules", "--format", "json"]).stdout)
+        code = triples_from_jhub(printed, scope="cluster")
+        self.assertIn(NODE_PROXY, code, "the storage code's cluster rules are not printed")
         objs = render_objects({"scheduling": {"userScheduler": {"enabled": False}}})
+        role = triples_from_policy_rules(get(objs, "ClusterRole", "jhub-hub-storage")["rules"])
+        self.assertEqual(code - role, {NODE_PROXY}, "by default only nodes/proxy is withheld (used bytes degrade)")
+        self.assertEqual(role - code, set())
+        binding = get(objs, "ClusterRoleBinding", "jhub-hub-storage")
+        self.assertEqual(binding["subjects"], [{"kind": "ServiceAccount", "name": "hub", "namespace": "jhub"}])
+        self.assertEqual(binding["roleRef"]["name"], "jhub-hub-storage")
+        opted_in = render_objects({"custom": {"storage": {"rbac": {"nodeProxy": True}}}})
+        role = triples_from_policy_rules(get(opted_in, "ClusterRole", "jhub-hub-storage")["rules"])
+        self.assertEqual(role, code)
+
+    def test_storage_rbac_can_be_turned_off(self):
+        printed = json.loads(run_jhub(self, ["rbac-rules", "--format", "json"]).stdout)
+        spawner = triples_from_jhub(printed, feature="spawner")
+        objs = render_objects(
+            {"custom": {"storage": {"rbac": {"enabled": False}}}, "scheduling": {"userScheduler": {"enabled": False}}}
+        )
+        self.assertEqual(triples_from_policy_rules(get(objs, "Role", "hub")["rules"]), spawner)
+        self.assertFalse([o for o in objs if o["kind"] in ("ClusterRole", "ClusterRoleBinding")])
+
+    def test_no_cluster_scope_for_the_hub_when_storage_stays_namespaced(self):
+        objs = render_objects(
+            {"scheduling": {"userScheduler": {"enabled": False}}, "custom": {"storage": {"rbac": {"clusterScope": False}}}}
+        )
         self.assertFalse([o for o in objs if o["kind"] in ("ClusterRole", "ClusterRoleBinding")])
 
     def test_rbac_create_false_creates_no_rbac(self):

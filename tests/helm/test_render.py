@@ -181,6 +181,8 @@ class SeedObjects(unittest.TestCase):
             ("DaemonSet", "continuous-image-puller"), ("ServiceAccount", "continuous-image-puller"),
             ("ConfigMap", "user-scheduler"), ("Deployment", "user-scheduler"), ("ServiceAccount", "user-scheduler"),
             ("ClusterRole", "jhub-user-scheduler"), ("ClusterRoleBinding", "jhub-user-scheduler"),
+            # jhub only: storage management's cluster reads (deploy/README.md, RBAC).
+            ("ClusterRole", "jhub-hub-storage"), ("ClusterRoleBinding", "jhub-hub-storage"),
             ("PodDisruptionBudget", "user-scheduler"),
             ("StatefulSet", "user-placeholder"), ("PodDisruptionBudget", "user-placeholder"),
         }

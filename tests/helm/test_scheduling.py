@@ -71,7 +71,8 @@ class Scheduler(unittest.TestCase):
                 pod = user_pod(self, objs, release=release)
                 self.assertEqual(pod["spec"]["schedulerName"], expected)
                 # The scheduler may bind pods and elect a leader.
-                role = next(o for o in objs if o["kind"] == "ClusterRole")
+                role = next(o for o in objs if o["kind"] == "ClusterRole"
+                            and o["metadata"]["labels"]["component"] == "user-scheduler")
                 self.assertEqual(role["metadata"]["name"], expected)
                 granted = {(g, r, v) for rule in role["rules"] for g in rule["apiGroups"]
                            for r in rule["resources"] for v in rule["verbs"]}

@@ -50,6 +50,31 @@ pub const EVIDENCE: &[(&str, &[&str])] = &[
     ("hub.templatePaths", &["proxy_error_page_and_custom_templates"]),
     ("proxy.secretToken", &["env_overrides_and_z2jh_variables", "proxy_routes_and_reconciliation"]),
     ("trait:authenticate_prometheus", &["metrics_need_read_metrics_unless_configured_off"]),
+    ("trait:snapshot_class", &["jhub_storage_section", "a_named_snapshot_class_is_used_and_a_missing_one_refused"]),
+    (
+        "trait:snapshot_every_hours",
+        &[
+            "jhub_storage_section",
+            "storage_settings_from_jhub_storage",
+            "scheduled_snapshots_follow_the_period_and_retention",
+        ],
+    ),
+    (
+        "trait:snapshot_keep",
+        &[
+            "jhub_storage_section",
+            "storage_settings_from_jhub_storage",
+            "scheduled_snapshots_follow_the_period_and_retention",
+        ],
+    ),
+    (
+        "trait:usage_interval_seconds",
+        &[
+            "jhub_storage_section",
+            "storage_settings_from_jhub_storage",
+            "used_bytes_degrade_quietly_without_node_proxy_rbac",
+        ],
+    ),
     ("trait:event_retention_days", &["retention_purge_runs_and_deletes_old_events", "jhub_usage_event_retention"]),
     (
         "trait:header_read_timeout_seconds",

@@ -53,6 +53,8 @@ pub struct HubConfig {
     pub cull: CullSettings,
     /// `hub.config.JhubSecurity`: jhub-only hardening settings.
     pub security: SecuritySettings,
+    /// `hub.config.JhubStorage`: users' volumes.
+    pub storage: StorageSettings,
     /// `debug.enabled`: debug logging.
     pub debug: bool,
     /// The log level the configuration asks for, as a tracing level
@@ -146,6 +148,25 @@ pub struct HubSettings {
     /// `JhubUsage.event_retention_days`: how long the server event log
     /// (usage reports) is kept; 0 keeps it forever.
     pub event_retention_days: f64,
+}
+
+/// `hub.config.JhubStorage` (deploy/README.md, "Storage").
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StorageSettings {
+    /// The VolumeSnapshotClass to use; `None`: the cluster's default class.
+    pub snapshot_class: Option<String>,
+    /// Scheduled snapshots of every user's volume this often; 0 turns them off.
+    pub snapshot_every_hours: f64,
+    /// Scheduled snapshots kept per volume.
+    pub snapshot_keep: u64,
+    /// How often used bytes are read from the kubelets; 0 turns it off.
+    pub usage_interval_seconds: f64,
+}
+
+impl Default for StorageSettings {
+    fn default() -> Self {
+        Self { snapshot_class: None, snapshot_every_hours: 0.0, snapshot_keep: 7, usage_interval_seconds: 120.0 }
+    }
 }
 
 /// `hub.config.JhubSecurity` (docs/security.md).
@@ -696,7 +717,45 @@ pub(crate) fn build(root: &VNode, env: &Environment, diags: &mut Vec<Diagnostic>
     let log_level = if debug { Some("debug".to_string()) } else { configured_level.map(str::to_string) };
 
     let security = build_security(&mut r);
-    HubConfig { hub, auth, spawner, proxy, cull, security, debug, log_level, release }
+    let storage = build_storage(&mut r);
+    HubConfig { hub, auth, spawner, proxy, cull, security, storage, debug, log_level, release }
+}
+
+fn build_storage(r: &mut Reader<'_>) -> StorageSettings {
+    let d = StorageSettings::default();
+    let key = |name: &str| format!("hub.config.JhubStorage.{name}");
+    let non_negative = |r: &mut Reader<'_>, name: &str, default: f64, max: f64, what: &str| {
+        let path = key(name);
+        let value = r.float(&[&path], default);
+        if value.is_finite() && (0.0..=max).contains(&value) {
+            value
+        } else {
+            if let Some(node) = r.root.get(&path) {
+                r.bad(&path, node, what);
+            }
+            default
+        }
+    };
+    let snapshot_every_hours = non_negative(
+        r,
+        "snapshot_every_hours",
+        d.snapshot_every_hours,
+        24.0 * 366.0,
+        "a number of hours, 0 (no scheduled snapshots) up to a year",
+    );
+    let usage_interval_seconds = non_negative(
+        r,
+        "usage_interval_seconds",
+        d.usage_interval_seconds,
+        86_400.0,
+        "a number of seconds, 0 (do not read used bytes) up to 86400",
+    );
+    StorageSettings {
+        snapshot_class: r.string(&[&key("snapshot_class")]).filter(|s| !s.trim().is_empty()),
+        snapshot_every_hours,
+        snapshot_keep: r.uint(&[&key("snapshot_keep")], d.snapshot_keep),
+        usage_interval_seconds,
+    }
 }
 
 fn build_security(r: &mut Reader<'_>) -> SecuritySettings {

@@ -16,6 +16,7 @@
 //! like (that is `jhub-podspec`). The only I/O is reading the files it is
 //! given ([`Source::File`], [`load_z2jh_mount`]).
 
+pub mod changes;
 pub mod check;
 pub mod diag;
 pub mod env;
@@ -31,11 +32,12 @@ pub mod sections;
 pub mod values;
 pub mod yaml;
 
+pub use changes::change_notes;
 pub use diag::{Diagnostic, Format, Location, Severity, SourceMap, render_diagnostics, summary};
 pub use env::Environment;
 pub use hubconfig::{
     AuthConfig, Authenticator, CullSettings, DbKind, DbSettings, DbTarget, GitLabSettings, HubConfig, HubSettings,
-    ProxySettings, ReleaseInfo, Secret, SecuritySettings, ServiceSettings, Sourced, SpawnerSettings,
+    ProxySettings, ReleaseInfo, Secret, SecuritySettings, ServiceSettings, Sourced, SpawnerSettings, StorageSettings,
 };
 pub use print::print_effective;
 pub use reference::reference_markdown;

@@ -181,6 +181,14 @@ pub const JHUB_SECURITY: &[TraitInfo] = &[
 ];
 /// jhub's own settings (not JupyterHub traits): usage accounting.
 pub const JHUB_USAGE: &[TraitInfo] = &[s("event_retention_days", Float)];
+/// jhub's own settings (not JupyterHub traits): users' volumes (resize,
+/// snapshots, used bytes; deploy/README.md "Storage").
+pub const JHUB_STORAGE: &[TraitInfo] = &[
+    s("snapshot_class", Str),
+    s("snapshot_every_hours", Float),
+    s("snapshot_keep", Int),
+    s("usage_interval_seconds", Float),
+];
 
 pub const CRYPT_KEEPER: &[TraitInfo] = &[s("keys", List), ign("n_threads", Int, "not needed")];
 
@@ -198,6 +206,7 @@ pub fn section(name: &str) -> Option<&'static [&'static [TraitInfo]]> {
         "CryptKeeper" => &[CRYPT_KEEPER],
         "JhubSecurity" => &[JHUB_SECURITY],
         "JhubUsage" => &[JHUB_USAGE],
+        "JhubStorage" => &[JHUB_STORAGE],
         _ => return None,
     })
 }
@@ -222,6 +231,7 @@ pub const KNOWN_SECTIONS: &[&str] = &[
     "KubeSpawner",
     "Spawner",
     "JhubUsage",
+    "JhubStorage",
 ];
 
 pub fn find_trait(section_name: &str, trait_name: &str) -> Option<&'static TraitInfo> {

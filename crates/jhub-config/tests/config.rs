@@ -314,7 +314,7 @@ fn hub_config_sections() {
               |
             5 |     NativeAuthenticator:
               |     ^^^^^^^^^^^^^^^^^^^
-              = note: jhub reads these hub.config sections: JupyterHub, Authenticator, OAuthenticator, GitLabOAuthenticator, DummyAuthenticator, SharedPasswordAuthenticator, ConfigurableHTTPProxy, Proxy, CryptKeeper, JhubSecurity, KubeSpawner, Spawner, JhubUsage
+              = note: jhub reads these hub.config sections: JupyterHub, Authenticator, OAuthenticator, GitLabOAuthenticator, DummyAuthenticator, SharedPasswordAuthenticator, ConfigurableHTTPProxy, Proxy, CryptKeeper, JhubSecurity, KubeSpawner, Spawner, JhubUsage, JhubStorage
 
             warning: `concurent_spawn_limit` is not a JupyterHub setting jhub knows
              --> values.yaml:8:7
@@ -1228,6 +1228,42 @@ fn only_unsupported_but_valid_keys_are_reported_key_by_key() {
 
         "#]],
     );
+}
+
+#[test]
+fn jhub_storage_section() {
+    let l = loaded(
+        "hub:\n  config:\n    JhubStorage:\n      snapshot_class: csi-snap\n      snapshot_every_hours: 24\n      snapshot_keep: 3\n      usage_interval_seconds: 0\n",
+    );
+    let s = &l.config.storage;
+    assert_eq!(s.snapshot_class.as_deref(), Some("csi-snap"));
+    assert_eq!((s.snapshot_every_hours, s.snapshot_keep, s.usage_interval_seconds), (24.0, 3, 0.0));
+    let d = loaded("hub: {}\n").config.storage;
+    assert_eq!(
+        (d.snapshot_class, d.snapshot_every_hours, d.snapshot_keep, d.usage_interval_seconds),
+        (None, 0.0, 7, 120.0)
+    );
+    let bad = run(
+        &[text("values.yaml", "hub:\n  config:\n    JhubStorage:\n      snapshot_every_hours: -1\n")],
+        &Environment::empty(),
+    );
+    assert!(bad.contains("a number of hours, 0 (no scheduled snapshots) up to a year"), "{bad}");
+    let typo = run(
+        &[text("values.yaml", "hub:\n  config:\n    JhubStorage:\n      snapshot_kept: 3\n")],
+        &Environment::empty(),
+    );
+    assert!(typo.contains("did you mean `snapshot_keep`"), "{typo}");
+}
+
+#[test]
+fn storage_capacity_change_applies_to_new_pvcs_only() {
+    let before = loaded("singleuser:\n  storage:\n    capacity: 10Gi\n");
+    let after = loaded("singleuser:\n  storage:\n    capacity: 20Gi\n");
+    let notes = jhub_config::change_notes(&before.config, &after.config);
+    assert_eq!(notes.len(), 1);
+    assert!(notes[0].message.contains("applies to new PVCs only"), "{:?}", notes[0]);
+    assert_eq!(notes[0].key.as_deref(), Some("singleuser.storage.capacity"));
+    assert!(jhub_config::change_notes(&after.config, &after.config).is_empty());
 }
 
 #[test]

@@ -21,6 +21,7 @@ pub mod ports;
 pub mod rbac;
 pub mod redirect;
 pub mod spawn;
+pub mod storage;
 pub mod time;
 pub mod token;
 pub mod usage;

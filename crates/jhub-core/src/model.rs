@@ -217,6 +217,12 @@ pub enum ServerEventKind {
     Culled,
     /// A restarted hub found the server still running and kept it.
     Adopted,
+    /// An admin grew the user's volume (detail: from, to, pending).
+    StorageResized,
+    /// A snapshot of the user's volume was taken (detail: snapshot, kind).
+    SnapshotTaken,
+    /// The user's volume was replaced by one made from a snapshot.
+    StorageRestored,
 }
 
 impl ServerEventKind {
@@ -230,6 +236,9 @@ impl ServerEventKind {
             ServerEventKind::Failed => "failed",
             ServerEventKind::Culled => "culled",
             ServerEventKind::Adopted => "adopted",
+            ServerEventKind::StorageResized => "storage_resized",
+            ServerEventKind::SnapshotTaken => "snapshot_taken",
+            ServerEventKind::StorageRestored => "storage_restored",
         }
     }
 
@@ -243,6 +252,9 @@ impl ServerEventKind {
             "failed" => ServerEventKind::Failed,
             "culled" => ServerEventKind::Culled,
             "adopted" => ServerEventKind::Adopted,
+            "storage_resized" => ServerEventKind::StorageResized,
+            "snapshot_taken" => ServerEventKind::SnapshotTaken,
+            "storage_restored" => ServerEventKind::StorageRestored,
             _ => return None,
         })
     }

@@ -221,3 +221,141 @@ pub trait Capacity: Send + Sync + 'static {
     /// groups' `group_overrides`), each with how many servers fit now.
     fn for_groups(&self, groups: &[String]) -> Option<Arc<crate::capacity::CapacityReport>>;
 }
+
+/// Whose volume a storage call is about: the user and the stored state of
+/// their default server (where the spawner records `pvc_name`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StorageOwner {
+    pub user: String,
+    pub user_id: i64,
+    /// The default server's saved spawner state (`Value::Null` when none).
+    pub state: Value,
+}
+
+/// Why a snapshot was taken; recorded on the snapshot (a label) so that
+/// retention only ever deletes scheduled ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SnapshotKind {
+    /// Taken by the schedule; subject to retention.
+    Scheduled,
+    /// Asked for by an admin; kept until deleted by hand.
+    Manual,
+    /// Taken automatically before a restore replaced the volume.
+    PreRestore,
+}
+
+impl SnapshotKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SnapshotKind::Scheduled => "scheduled",
+            SnapshotKind::Manual => "manual",
+            SnapshotKind::PreRestore => "pre-restore",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "scheduled" => SnapshotKind::Scheduled,
+            "manual" => SnapshotKind::Manual,
+            "pre-restore" => SnapshotKind::PreRestore,
+            _ => return None,
+        })
+    }
+}
+
+/// One snapshot of a user's volume.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VolumeSnapshot {
+    pub name: String,
+    /// RFC 3339 time it was taken: the hub's clock when jhub took it (what
+    /// schedule and retention compare), else the snapshot's
+    /// `status.creationTime`, else the object's `creationTimestamp`.
+    pub created: Option<String>,
+    pub ready_to_use: bool,
+    /// `status.restoreSize` once known.
+    pub size: Option<String>,
+    /// `None` for snapshots jhub did not take.
+    pub kind: Option<SnapshotKind>,
+    /// The snapshot controller's error message, if any.
+    pub error: Option<String>,
+}
+
+/// What the admin page and `GET .../storage` show about a user's volume.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StorageInfo {
+    pub pvc: String,
+    /// `status.capacity.storage`: what the volume has now.
+    pub capacity: Option<String>,
+    /// `spec.resources.requests.storage`: what was asked for.
+    pub requested: Option<String>,
+    /// From the kubelet's volume stats; `None` when not mounted or not allowed.
+    pub used_bytes: Option<u64>,
+    pub storage_class: Option<String>,
+    /// The class has `allowVolumeExpansion: true`.
+    pub expandable: bool,
+    /// A resize waits for the file system to grow (`FileSystemResizePending`):
+    /// restarting the server finishes it.
+    pub resize_pending: bool,
+    /// Newest first.
+    pub snapshots: Vec<VolumeSnapshot>,
+    /// The cluster serves `snapshot.storage.k8s.io/v1` and has a usable
+    /// VolumeSnapshotClass.
+    pub snapshots_supported: bool,
+}
+
+/// A finished restore.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Restored {
+    pub pvc: String,
+    pub snapshot: String,
+    /// The snapshot of the replaced volume, taken first.
+    pub safety_snapshot: String,
+}
+
+/// Why a storage action failed, in words an admin can act on.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum StorageError {
+    /// The user has no volume (or no such snapshot): 404.
+    #[error("{0}")]
+    NotFound(String),
+    /// The request itself is wrong (bad quantity, shrinking): 400.
+    #[error("{0}")]
+    Invalid(String),
+    /// The cluster cannot do it for this volume (class without expansion,
+    /// no snapshot support, server running): 409.
+    #[error("{0}")]
+    Refused(String),
+    /// The Kubernetes API failed or refused unexpectedly: 502.
+    #[error("the cluster refused the request: {0}")]
+    Backend(String),
+}
+
+/// Users' volumes: resize, snapshots, restore, export, used bytes.
+/// Implemented on Kubernetes by `jhub-kube`; the hub decides when (server
+/// stopped, schedule, retention) and records events.
+#[async_trait]
+pub trait Storage: Send + Sync + 'static {
+    /// The PVC name the user's default server uses (no I/O).
+    fn pvc_name(&self, owner: &StorageOwner) -> Result<String, StorageError>;
+    /// The volume's current state.
+    async fn describe(&self, owner: &StorageOwner) -> Result<StorageInfo, StorageError>;
+    /// Grows the volume's request to `capacity` (a quantity such as `20Gi`).
+    async fn resize(&self, owner: &StorageOwner, capacity: &str) -> Result<StorageInfo, StorageError>;
+    /// Takes a snapshot now (returns once it is created, not necessarily ready).
+    async fn snapshot(
+        &self,
+        owner: &StorageOwner,
+        kind: SnapshotKind,
+        at: Timestamp,
+    ) -> Result<VolumeSnapshot, StorageError>;
+    /// Deletes one of the user's snapshots.
+    async fn delete_snapshot(&self, owner: &StorageOwner, name: &str) -> Result<(), StorageError>;
+    /// Replaces the volume with one made from `snapshot`. The caller has
+    /// checked that no server uses the volume.
+    async fn restore(&self, owner: &StorageOwner, snapshot: &str, at: Timestamp) -> Result<Restored, StorageError>;
+    /// The PV and PVC objects, cleaned for re-applying (`kubectl apply`).
+    async fn export(&self, owner: &StorageOwner) -> Result<Value, StorageError>;
+    /// Used bytes per PVC name from the kubelets' volume stats; empty when
+    /// the hub may not read them.
+    async fn used_bytes(&self) -> Result<BTreeMap<String, u64>, StorageError>;
+}

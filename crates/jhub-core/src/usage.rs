@@ -151,6 +151,7 @@ pub fn mark(kind: crate::model::ServerEventKind, detail: &Value) -> Mark {
         },
         K::Stopped | K::Failed => Mark::Stop,
         K::SpawnRequested | K::StopRequested | K::Culled => Mark::None,
+        K::StorageResized | K::SnapshotTaken | K::StorageRestored => Mark::None,
     }
 }
 

@@ -44,6 +44,8 @@ pub(crate) struct Inner {
     pub rbac: jhub_core::rbac::Rbac,
     /// Usage sessions from the server event log (see `usage`).
     pub usage: Mutex<jhub_core::usage::SessionBook>,
+    /// Users' volumes (see `storage`); set once by `Hub::attach_storage`.
+    pub storage: std::sync::OnceLock<crate::storage::StorageService>,
 }
 
 impl Hub {
@@ -140,6 +142,7 @@ impl Hub {
                 proxy_kick: tokio::sync::Notify::new(),
                 consecutive_failures: std::sync::atomic::AtomicU32::new(0),
                 usage: Mutex::new(jhub_core::usage::SessionBook::new()),
+                storage: std::sync::OnceLock::new(),
             }),
         };
         hub.apply_configured_entities().await?;

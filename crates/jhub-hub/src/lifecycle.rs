@@ -206,6 +206,12 @@ impl Hub {
                 return Err(Hub::not_found_user(&user));
             }
         }
+        // Checked under the gate, where a restore checks that no server runs.
+        if self.storage_restoring(&user) {
+            return Err(HubError::Conflict(format!(
+                "{user}'s volume is being restored from a snapshot; start the server when that is done"
+            )));
+        }
         let store = &self.inner.store;
         let existing_row = self.read().user(&user).and_then(|e| e.servers.get(&server)).map(|e| e.server.clone());
         let mut row = match existing_row {

@@ -330,6 +330,7 @@ pub struct Metrics {
     pub culled_users: Family,
     pub cull_sweep_seconds: Family,
     pub proxy_restarts_detected: Family,
+    pub user_storage_used_bytes: Family,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -504,6 +505,13 @@ impl Metrics {
                 &[],
                 Kind::Counter,
             ),
+            user_storage_used_bytes: Family::new(
+                c,
+                "jhub_user_storage_used_bytes",
+                "Bytes used on each user's volume, from the kubelet's volume stats (absent when not readable)",
+                &["user"],
+                Kind::Gauge,
+            ),
         };
         // The series JupyterHub creates at import time, so dashboards and
         // `rate()` see zeros from the start rather than nothing.
@@ -546,7 +554,7 @@ impl Metrics {
         m
     }
 
-    fn families(&self) -> [&Family; 22] {
+    fn families(&self) -> [&Family; 23] {
         [
             &self.request_duration,
             &self.spawn_duration,
@@ -570,6 +578,7 @@ impl Metrics {
             &self.culled_users,
             &self.cull_sweep_seconds,
             &self.proxy_restarts_detected,
+            &self.user_storage_used_bytes,
         ]
     }
 

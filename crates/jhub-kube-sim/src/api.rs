@@ -55,7 +55,16 @@ struct Target {
 }
 
 fn parse_path(path: &str) -> Option<Target> {
-    let rest = path.strip_prefix("/api/v1/")?;
+    let (group, rest) = match path.strip_prefix("/api/v1/") {
+        Some(rest) => ("", rest),
+        None => {
+            let rest = path.strip_prefix("/apis/")?;
+            let (group, rest) = rest.split_once('/')?;
+            let rest = rest.strip_prefix("v1/")?;
+            let group = crate::storage::GROUPS.iter().copied().find(|g| *g == group)?;
+            (group, rest)
+        }
+    };
     let mut segs: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
     let legacy_watch = segs.first() == Some(&"watch");
     if legacy_watch {
@@ -64,7 +73,7 @@ fn parse_path(path: &str) -> Option<Target> {
     let owned = |s: Option<&&str>| s.map(|s| s.to_string());
     if segs.len() >= 3
         && segs[0] == "namespaces"
-        && let Some(res) = Resource::from_plural(segs[2]).filter(|r| r.namespaced())
+        && let Some(res) = Resource::from_group_plural(group, segs[2]).filter(|r| r.namespaced())
     {
         if segs.len() > 5 {
             return None;
@@ -77,7 +86,7 @@ fn parse_path(path: &str) -> Option<Target> {
             legacy_watch,
         });
     }
-    let res = Resource::from_plural(segs.first()?)?;
+    let res = Resource::from_group_plural(group, segs.first()?)?;
     if segs.len() > 3 {
         return None;
     }
@@ -116,14 +125,28 @@ async fn handle(State(sim): State<Simulator>, req: Request) -> Response {
             );
         }
         "/api/v1" | "/api/v1/" => return json_response(200, &api_resources()),
-        "/apis" | "/apis/" => {
-            return json_response(200, &json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": []}));
-        }
+        "/apis" | "/apis/" => return json_response(200, &crate::storage::api_groups(&sim.core)),
         _ => {}
+    }
+    if let Some(found) = crate::storage::discovery(&sim.core, &path) {
+        return match found {
+            Ok(body) => json_response(200, &body),
+            Err(e) => e.into_response(),
+        };
+    }
+    if let Some(node) = crate::storage::stats_summary_node(&path) {
+        return match crate::storage::stats_summary(&sim.core, node, parts.method == Method::GET).await {
+            Ok(body) => json_response(200, &body),
+            Err(e) => e.into_response(),
+        };
     }
     let Some(target) = parse_path(&path) else {
         return ApiError::no_route(&path).into_response();
     };
+    if !crate::storage::served(&sim.core, target.res) {
+        // A cluster without the snapshot CRDs has no such paths.
+        return ApiError::no_route(&path).into_response();
+    }
     let body = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(b) => b,
         Err(_) => return ApiError::bad_request("request body too large or unreadable".into()).into_response(),
@@ -400,7 +423,7 @@ fn list(core: &Core, res: Resource, ns: Option<&str>, q: &Params) -> Result<Resp
     }
     let body = json!({
         "kind": format!("{}List", res.kind()),
-        "apiVersion": "v1",
+        "apiVersion": res.api_version(),
         "metadata": meta,
     });
     // Items are appended without copying each object into a new Value.
@@ -419,7 +442,7 @@ fn bookmark(res: Resource, rv: u64, initial_end: bool) -> Bytes {
     if initial_end {
         meta["annotations"] = json!({"k8s.io/initial-events-end": "true"});
     }
-    watch_line("BOOKMARK", &json!({"kind": res.kind(), "apiVersion": "v1", "metadata": meta}))
+    watch_line("BOOKMARK", &json!({"kind": res.kind(), "apiVersion": res.api_version(), "metadata": meta}))
 }
 
 fn watch(core: &Arc<Core>, res: Resource, ns: Option<&str>, q: &Params) -> Result<Response, ApiError> {
@@ -549,7 +572,7 @@ fn version() -> Value {
 
 fn api_resources() -> Value {
     let mut resources = Vec::new();
-    for r in Resource::ALL {
+    for r in Resource::ALL.into_iter().filter(|r| r.group().is_empty()) {
         let mut verbs = vec!["create", "delete", "get", "list", "patch", "update", "watch"];
         if r.namespaced() || r == Resource::Nodes {
             verbs.insert(1, "deletecollection");

@@ -38,6 +38,19 @@ pub struct SimConfig {
     pub storage_classes: Vec<String>,
     /// Class given to PVCs that name none (the DefaultStorageClass admission plugin).
     pub default_storage_class: Option<String>,
+    /// Classes seeded with `allowVolumeExpansion: true`; every class in `storage_classes` and the
+    /// default class exist as `storage.k8s.io/v1` StorageClass objects, these ones expandable.
+    pub expandable_storage_classes: Vec<String>,
+    /// The simulated CSI driver grows the file system of a mounted volume (online expansion).
+    /// When false, growing a volume a running pod mounts waits in `FileSystemResizePending` until
+    /// a pod mounts it again (offline expansion).
+    pub online_expansion: bool,
+    /// Serve `snapshot.storage.k8s.io/v1` (the external-snapshotter CRDs); when false those paths
+    /// answer 404 as on a cluster without them.
+    pub snapshot_crds: bool,
+    /// VolumeSnapshotClasses seeded at start (driver `<name>.csi.sim`, `deletionPolicy: Delete`);
+    /// the first is annotated as the default class.
+    pub snapshot_classes: Vec<String>,
     /// Pod IPs come from this loopback range (`127.x.0.0/16` style). The default is a random
     /// /16 between 127.16.0.0 and 127.63.0.0 so that two simulators on one machine (parallel
     /// tests, the demo) do not hand out the same pod address.
@@ -71,6 +84,10 @@ impl Default for SimConfig {
             data_dir: None,
             storage_classes: Vec::new(),
             default_storage_class: Some("standard".into()),
+            expandable_storage_classes: Vec::new(),
+            online_expansion: true,
+            snapshot_crds: true,
+            snapshot_classes: Vec::new(),
             pod_network: random_pod_network(),
             home_path: "/home/jovyan".into(),
             inherit_env: ["PATH", "LANG", "LC_ALL", "TMPDIR", "SSL_CERT_FILE"].map(String::from).to_vec(),

@@ -34,6 +34,7 @@ pub(crate) async fn run(core: Arc<Core>, mut rx: mpsc::UnboundedReceiver<Arc<Wat
 }
 
 fn handle(core: &Arc<Core>, rec: &WatchRecord) {
+    crate::storage::handle(core, rec);
     let obj = &rec.object;
     match (rec.resource, rec.etype) {
         (Resource::Pods, EventType::Added) => {
@@ -149,6 +150,23 @@ async fn provision(core: Arc<Core>, pvc: Value) {
         });
         return;
     }
+    // A claim restored from a snapshot waits for it (the provisioner retries, like the real one).
+    let restore = loop {
+        match crate::storage::restore_source(&core, &pvc, &class) {
+            Ok(found) => break found,
+            Err(()) => {
+                tokio::select! {
+                    _ = tokio::time::sleep(crate::storage::restore_retry(&core)) => {}
+                    _ = core.shutdown.cancelled() => return,
+                }
+                let key = key_of(&pvc);
+                match core.store.get(Resource::PersistentVolumeClaims, &key.0, &key.1) {
+                    Some(cur) if s(&cur, "/metadata/uid") == s(&pvc, "/metadata/uid") => {}
+                    _ => return,
+                }
+            }
+        }
+    };
     let claim = format!("{}/{}", s(&pvc, "/metadata/namespace"), s(&pvc, "/metadata/name"));
     core.record_event(EventSpec {
         involved: &pvc,
@@ -198,6 +216,9 @@ async fn provision(core: Arc<Core>, pvc: Value) {
         o["status"] = json!({"phase": "Bound", "lastPhaseTransitionTime": ts_seconds(now())});
         Ok(true)
     });
+    if let Some(source) = restore {
+        crate::storage::fill_restored(&core, &pv_name, source).await;
+    }
     let bound = core.store.modify(Resource::PersistentVolumeClaims, &key, |o| {
         if s(o, "/metadata/uid") != uid {
             return Ok(false);

@@ -1,4 +1,6 @@
-//! The core/v1 resources the simulator serves and the API verbs it counts.
+//! The resources the simulator serves (core/v1, plus `storage.k8s.io/v1` StorageClasses and
+//! `snapshot.storage.k8s.io/v1` VolumeSnapshots and VolumeSnapshotClasses) and the API verbs it
+//! counts.
 
 use std::fmt;
 
@@ -24,11 +26,17 @@ pub enum Resource {
     Namespaces,
     /// `persistentvolumes` (cluster-scoped; created by the simulated provisioner)
     PersistentVolumes,
+    /// `storageclasses` (`storage.k8s.io/v1`, cluster-scoped)
+    StorageClasses,
+    /// `volumesnapshotclasses` (`snapshot.storage.k8s.io/v1`, cluster-scoped; a CRD on real clusters)
+    VolumeSnapshotClasses,
+    /// `volumesnapshots` (`snapshot.storage.k8s.io/v1`; a CRD on real clusters)
+    VolumeSnapshots,
 }
 
 impl Resource {
     /// Every resource, in table order.
-    pub const ALL: [Resource; 8] = [
+    pub const ALL: [Resource; 11] = [
         Resource::Pods,
         Resource::PersistentVolumeClaims,
         Resource::Events,
@@ -37,6 +45,9 @@ impl Resource {
         Resource::Nodes,
         Resource::Namespaces,
         Resource::PersistentVolumes,
+        Resource::StorageClasses,
+        Resource::VolumeSnapshotClasses,
+        Resource::VolumeSnapshots,
     ];
 
     /// The URL plural, e.g. `persistentvolumeclaims`.
@@ -50,6 +61,27 @@ impl Resource {
             Resource::Nodes => "nodes",
             Resource::Namespaces => "namespaces",
             Resource::PersistentVolumes => "persistentvolumes",
+            Resource::StorageClasses => "storageclasses",
+            Resource::VolumeSnapshotClasses => "volumesnapshotclasses",
+            Resource::VolumeSnapshots => "volumesnapshots",
+        }
+    }
+
+    /// The API group (`""` for core).
+    pub fn group(self) -> &'static str {
+        match self {
+            Resource::StorageClasses => "storage.k8s.io",
+            Resource::VolumeSnapshotClasses | Resource::VolumeSnapshots => "snapshot.storage.k8s.io",
+            _ => "",
+        }
+    }
+
+    /// The `apiVersion` of its objects, e.g. `v1` or `storage.k8s.io/v1`.
+    pub fn api_version(self) -> &'static str {
+        match self.group() {
+            "storage.k8s.io" => "storage.k8s.io/v1",
+            "snapshot.storage.k8s.io" => "snapshot.storage.k8s.io/v1",
+            _ => "v1",
         }
     }
 
@@ -64,6 +96,9 @@ impl Resource {
             Resource::Nodes => "Node",
             Resource::Namespaces => "Namespace",
             Resource::PersistentVolumes => "PersistentVolume",
+            Resource::StorageClasses => "StorageClass",
+            Resource::VolumeSnapshotClasses => "VolumeSnapshotClass",
+            Resource::VolumeSnapshots => "VolumeSnapshot",
         }
     }
 
@@ -78,17 +113,32 @@ impl Resource {
             Resource::Nodes => "node",
             Resource::Namespaces => "namespace",
             Resource::PersistentVolumes => "persistentvolume",
+            Resource::StorageClasses => "storageclass",
+            Resource::VolumeSnapshotClasses => "volumesnapshotclass",
+            Resource::VolumeSnapshots => "volumesnapshot",
         }
     }
 
     /// Whether objects live in a namespace.
     pub fn namespaced(self) -> bool {
-        !matches!(self, Resource::Nodes | Resource::Namespaces | Resource::PersistentVolumes)
+        !matches!(
+            self,
+            Resource::Nodes
+                | Resource::Namespaces
+                | Resource::PersistentVolumes
+                | Resource::StorageClasses
+                | Resource::VolumeSnapshotClasses
+        )
     }
 
-    /// Looks a resource up by its URL plural.
+    /// Looks a core/v1 resource up by its URL plural.
     pub fn from_plural(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|r| r.plural() == s)
+        Self::from_group_plural("", s)
+    }
+
+    /// Looks a resource of an API group up by its URL plural.
+    pub fn from_group_plural(group: &str, s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.group() == group && r.plural() == s)
     }
 
     /// Index into per-resource tables.

@@ -320,7 +320,12 @@ fn selectable_field(resource: Resource, field: &str) -> bool {
         Resource::Secrets => field == "type",
         Resource::Nodes => field == "spec.unschedulable",
         Resource::Namespaces => field == "status.phase",
-        Resource::PersistentVolumeClaims | Resource::Services | Resource::PersistentVolumes => false,
+        Resource::PersistentVolumeClaims
+        | Resource::Services
+        | Resource::PersistentVolumes
+        | Resource::StorageClasses
+        | Resource::VolumeSnapshotClasses
+        | Resource::VolumeSnapshots => false,
     }
 }
 

@@ -155,6 +155,7 @@ pub(crate) struct Core {
     service_ip: AtomicU32,
     pub data_dir: PathBuf,
     event_index: Mutex<HashMap<String, (String, String)>>,
+    pub storage: crate::storage::StorageState,
 }
 
 /// The simulator. Cheap to clone; all clones share one cluster.
@@ -219,6 +220,7 @@ impl Simulator {
             service_ip: AtomicU32::new(10),
             data_dir,
             event_index: Mutex::new(HashMap::new()),
+            storage: crate::storage::StorageState::default(),
             cfg: config,
         });
         let sim = Simulator { core: core.clone() };
@@ -230,6 +232,7 @@ impl Simulator {
             core.api_create(Resource::Nodes, None, node_object(node, i))
                 .map_err(|source| SimError::Seed { what: format!("node {}", node.name), source })?;
         }
+        crate::storage::seed(&core)?;
         core.tasks.spawn(crate::controller::run(core.clone(), rx));
         core.tasks.spawn(crate::controller::scheduler_loop(core.clone()));
         Ok(sim)
@@ -677,7 +680,7 @@ impl Core {
         let meta = match obj.as_object_mut() {
             Some(m) => {
                 m.insert("kind".into(), json!(res.kind()));
-                m.insert("apiVersion".into(), json!("v1"));
+                m.insert("apiVersion".into(), json!(res.api_version()));
                 let meta = m.entry("metadata").or_insert_with(|| json!({}));
                 if !meta.is_object() {
                     *meta = json!({});
@@ -751,6 +754,12 @@ impl Core {
                 "the name of the object ({body_name}) does not match the name on the URL ({name})"
             )));
         }
+        if res == Resource::PersistentVolumeClaims
+            && !status_only
+            && let Some(cur) = self.store.get(res, ns.unwrap_or(""), name)
+        {
+            crate::storage::check_expansion_allowed(self, &cur, &body)?;
+        }
         let key = (ns.unwrap_or("").to_string(), name.to_string());
         let want_rv = body.pointer("/metadata/resourceVersion").and_then(Value::as_str).map(String::from);
         self.store.modify(res, &key, |cur| {
@@ -779,6 +788,14 @@ impl Core {
     ) -> Result<Arc<Value>, ApiError> {
         if !patch.is_object() {
             return Err(ApiError::bad_request("a merge patch must be a JSON object".into()));
+        }
+        if res == Resource::PersistentVolumeClaims
+            && !status_only
+            && let Some(cur) = self.store.get(res, ns.unwrap_or(""), name)
+        {
+            let mut next = (*cur).clone();
+            merge_patch(&mut next, patch);
+            crate::storage::check_expansion_allowed(self, &cur, &next)?;
         }
         let key = (ns.unwrap_or("").to_string(), name.to_string());
         self.store.modify(res, &key, |cur| {

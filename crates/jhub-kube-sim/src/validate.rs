@@ -94,6 +94,9 @@ pub(crate) fn admit_create(res: Resource, obj: &mut Value, ctx: &AdmitCtx<'_>) -
             canonicalize_at(obj, &["spec", "capacity"], res, &name)?;
         }
         Resource::Events => {}
+        Resource::StorageClasses | Resource::VolumeSnapshotClasses | Resource::VolumeSnapshots => {
+            errs.extend(crate::storage::admit_create(res, obj));
+        }
     }
     if errs.is_empty() { Ok(()) } else { Err(ApiError::invalid(res, &name, &errs)) }
 }
@@ -173,6 +176,7 @@ pub(crate) fn admit_update(res: Resource, old: &Value, new: &mut Value, status_o
             if o != n {
                 errs.push(FieldError::forbidden("spec", "spec is immutable after creation except resources.requests and volumeAttributesClassName for bound claims"));
             }
+            errs.extend(crate::storage::check_pvc_request_change(old, new));
             errs.extend(validate_pvc(new));
         }
         Resource::Secrets => {
@@ -192,6 +196,9 @@ pub(crate) fn admit_update(res: Resource, old: &Value, new: &mut Value, status_o
         Resource::Nodes => {
             canonicalize_at(new, &["status", "capacity"], res, &name)?;
             canonicalize_at(new, &["status", "allocatable"], res, &name)?;
+        }
+        Resource::StorageClasses | Resource::VolumeSnapshotClasses | Resource::VolumeSnapshots => {
+            errs.extend(crate::storage::admit_update(res, old, new));
         }
         _ => {}
     }

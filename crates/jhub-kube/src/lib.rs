@@ -56,6 +56,10 @@
 //! and `pods` cluster-wide ([`CLUSTER_RBAC_RULES`], the chart's optional
 //! ClusterRole); without them it shows nothing and logs one line.
 //!
+//! Storage management (`storage`, [`KubeStorage`]) needs more, listed in
+//! [`STORAGE_RBAC_RULES`] and [`STORAGE_CLUSTER_RBAC_RULES`]; the chart grants
+//! them under `custom.storage.rbac`.
+//!
 //! z2jh's hub Role grants a superset (`get, watch, list, create, delete` on
 //! pods, PVCs, secrets, services; `get, watch, list` on events). User
 //! namespaces, internal SSL and `services_enabled` are not supported, so no
@@ -74,12 +78,14 @@ pub mod error;
 pub mod progress;
 mod retry;
 pub mod spawner;
+pub mod storage;
 pub mod view;
 
 pub use capacity::{CLUSTER_RBAC_RULES, NodeCapacity};
 pub use connect::{KubeConnect, connect, detect_namespace};
 pub use error::KubeSpawnerError;
 pub use spawner::{KubeSpawner, KubeSpawnerSettings, PVC_CREATED_BY_ANNOTATION, PVC_CREATED_BY_VALUE};
+pub use storage::{KubeStorage, KubeStorageSettings, STORAGE_CLUSTER_RBAC_RULES, STORAGE_RBAC_RULES};
 pub use view::{ViewCounters, WatchSettings};
 
 /// The Kubernetes RBAC rules the spawner needs in its namespace, as

@@ -127,6 +127,10 @@ pub enum Command {
         print: bool,
         #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
         format: OutputFormat,
+        /// The values file(s) deployed now: changes that do not reach existing
+        /// objects (a new `singleuser.storage.capacity`) are reported.
+        #[arg(long, value_name = "FILE")]
+        previous: Vec<PathBuf>,
     },
     /// Print the pod and PVC a spawn would create, as JSON.
     RenderPod(crate::render::RenderArgs),
@@ -174,7 +178,7 @@ pub enum Command {
         #[arg(default_value = "http://127.0.0.1:8081/hub/health")]
         url: String,
     },
-    /// Print the Kubernetes RBAC rules the spawner needs.
+    /// Print the Kubernetes RBAC rules the hub needs (spawner and storage, with their scope).
     RbacRules {
         #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
         format: OutputFormat,
@@ -198,7 +202,7 @@ pub const Z2JH_SECRET_DIR: &str = "/usr/local/etc/jupyterhub/secret";
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => crate::serve::serve(args).await,
-        Command::CheckConfig { values, print, format } => Ok(check_config(&values, print, format)),
+        Command::CheckConfig { values, print, format, previous } => Ok(check_config(&values, print, format, &previous)),
         Command::RenderPod(args) => crate::render::render(args),
         Command::Migrate { values, db_url } => {
             let loaded = crate::wiring::load_values(&values)?;
@@ -237,7 +241,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let rules = if cluster {
                 crate::wiring::rules_json(jhub_kube::CLUSTER_RBAC_RULES)
             } else {
-                crate::wiring::rules_json(jhub_kube::RBAC_RULES)
+                crate::wiring::rbac_rules()
             };
             match format {
                 OutputFormat::Json => crate::output::emit(&serde_json::to_string_pretty(&rules)?),
@@ -270,7 +274,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn check_config(values: &ValuesArgs, print: bool, format: OutputFormat) -> ExitCode {
+fn check_config(values: &ValuesArgs, print: bool, format: OutputFormat, previous: &[PathBuf]) -> ExitCode {
     let env = crate::wiring::environment();
     let result = match &values.z2jh_mount {
         Some(dir) => jhub_config::load_z2jh_mount(dir, &env),
@@ -281,7 +285,17 @@ fn check_config(values: &ValuesArgs, print: bool, format: OutputFormat) -> ExitC
         OutputFormat::Json => jhub_config::Format::Json,
     };
     match result {
-        Ok(loaded) => {
+        Ok(mut loaded) => {
+            if !previous.is_empty() {
+                match jhub_config::load(&crate::wiring::sources(previous), &env) {
+                    Ok(before) => loaded.diagnostics.extend(jhub_config::change_notes(&before.config, &loaded.config)),
+                    Err(failure) => {
+                        crate::output::emit_raw(&failure.render(fmt));
+                        crate::output::emit("check-config: the --previous configuration has errors");
+                        return ExitCode::FAILURE;
+                    }
+                }
+            }
             if format == OutputFormat::Json && print {
                 let doc = serde_json::json!({
                     "config": serde_json::to_value(&loaded.config).unwrap_or_default(),

@@ -123,6 +123,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let hub = Hub::start(hub_settings, store, spawner, proxy, clock).await.context("starting the hub")?;
+    if matches!(args.spawner, SpawnerKind::Kubernetes) {
+        let storage = wiring::kube_storage(&config, &args).await?;
+        hub.attach_storage(storage, wiring::storage_settings(&config)).context("turning storage management on")?;
+    }
     authenticator.set_user_directory(Arc::new(HubDirectory(hub.clone())));
     {
         let auth = authenticator.clone();

@@ -414,6 +414,30 @@ pub fn rules_json(rules: &[(&str, &str, &[&str])]) -> serde_json::Value {
     )
 }
 
+/// Kubernetes RBAC rules the hub needs, as JSON
+/// (`[{"apiGroups": [""], "resources": ["pods"], "verbs": [...], "scope": "namespace", "feature": "spawner"}, ...]`):
+/// the spawner's and the storage features' in the release namespace, and
+/// the storage features' cluster-scoped ones.
+pub fn rbac_rules() -> serde_json::Value {
+    type Rules = &'static [(&'static str, &'static str, &'static [&'static str])];
+    let tables: [(Rules, &str, &str); 3] = [
+        (jhub_kube::RBAC_RULES, "namespace", "spawner"),
+        (jhub_kube::STORAGE_RBAC_RULES, "namespace", "storage"),
+        (jhub_kube::STORAGE_CLUSTER_RBAC_RULES, "cluster", "storage"),
+    ];
+    serde_json::Value::Array(
+        tables
+            .iter()
+            .flat_map(|(rules, scope, feature)| {
+                rules.iter().map(move |(group, resource, verbs)| {
+                    serde_json::json!({"apiGroups": [group], "resources": [resource], "verbs": verbs,
+                                       "scope": scope, "feature": feature})
+                })
+            })
+            .collect(),
+    )
+}
+
 /// The Kubernetes spawner from the config: `--kube-url` (the simulator),
 /// `--kubeconfig`, else kube's inference (kubeconfig, then in-cluster).
 pub async fn kube_spawner(
@@ -442,9 +466,60 @@ pub async fn kube_spawner(
     Ok((Arc::new(spawner), capacity))
 }
 
+/// `hub.config.JhubStorage` as the hub's storage settings.
+pub fn storage_settings(config: &HubConfig) -> jhub_hub::StorageSettings {
+    let s = &config.storage;
+    let every = |seconds: f64| (seconds > 0.0).then(|| std::time::Duration::from_secs_f64(seconds));
+    let snapshot_every = every(s.snapshot_every_hours * 3600.0);
+    jhub_hub::StorageSettings {
+        snapshot_every,
+        snapshot_keep: usize::try_from(s.snapshot_keep).unwrap_or(usize::MAX),
+        // Checked often enough that a snapshot is at most a few minutes late.
+        schedule_check: snapshot_every
+            .map(|e| (e / 12).clamp(std::time::Duration::from_secs(30), std::time::Duration::from_secs(300)))
+            .unwrap_or(std::time::Duration::from_secs(300)),
+        usage_every: every(s.usage_interval_seconds),
+    }
+}
+
+/// Users' volumes on Kubernetes (resize, snapshots, export, used bytes),
+/// connected like the spawner.
+pub async fn kube_storage(
+    config: &HubConfig,
+    args: &crate::cli::ServeArgs,
+) -> anyhow::Result<Arc<dyn jhub_core::ports::Storage>> {
+    let how = match (&args.kube_url, &args.kubeconfig) {
+        (Some(url), _) => jhub_kube::KubeConnect::Url(url.clone()),
+        (None, Some(path)) => jhub_kube::KubeConnect::Kubeconfig(path.clone()),
+        (None, None) => jhub_kube::KubeConnect::Infer,
+    };
+    let client = jhub_kube::connect(&how).await.context("connecting to the Kubernetes API (storage)")?;
+    let settings = jhub_kube::KubeStorageSettings {
+        snapshot_class: config.storage.snapshot_class.clone(),
+        ..jhub_kube::KubeStorageSettings::default()
+    };
+    Ok(Arc::new(jhub_kube::KubeStorage::new(client, config.spawner.pod.clone(), settings)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn storage_settings_from_jhub_storage() {
+        let text = "hub:\n  config:\n    JhubStorage:\n      snapshot_every_hours: 24\n      snapshot_keep: 3\n      usage_interval_seconds: 0\n";
+        let source = jhub_config::Source::Text { name: "values.yaml".into(), text: text.into() };
+        let loaded = jhub_config::load(&[source], &jhub_config::Environment::empty()).unwrap();
+        let s = storage_settings(&loaded.config);
+        assert_eq!(s.snapshot_every, Some(Duration::from_secs(86_400)));
+        assert_eq!(s.snapshot_keep, 3);
+        assert_eq!(s.schedule_check, Duration::from_secs(300));
+        assert_eq!(s.usage_every, None, "0 turns the sweep off");
+        let source = jhub_config::Source::Text { name: "values.yaml".into(), text: "hub: {}\n".into() };
+        let defaults =
+            storage_settings(&jhub_config::load(&[source], &jhub_config::Environment::empty()).unwrap().config);
+        assert_eq!((defaults.snapshot_every, defaults.usage_every), (None, Some(Duration::from_secs(120))));
+    }
 
     #[test]
     fn database_urls_from_z2jh_forms() {

@@ -47,6 +47,26 @@ fn check_config_explains_the_broken_seed_file() {
 }
 
 #[test]
+fn check_config_says_a_new_storage_capacity_reaches_new_pvcs_only() {
+    let dir = std::env::temp_dir().join(format!("jhub-cli-capacity-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let old = dir.join("old.yaml");
+    let new = dir.join("new.yaml");
+    std::fs::write(&old, "singleuser:\n  storage:\n    capacity: 10Gi\n").unwrap();
+    std::fs::write(&new, "singleuser:\n  storage:\n    capacity: 20Gi\n").unwrap();
+    let output = jhub().args(["check-config", "-f"]).arg(&new).arg("--previous").arg(&old).output().unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{text}");
+    assert!(text.contains("from \"10Gi\" to \"20Gi\": this applies to new PVCs only"), "{text}");
+    assert!(text.contains("storage/resize"), "{text}");
+    // Unchanged: no such note.
+    let output = jhub().args(["check-config", "-f"]).arg(&new).arg("--previous").arg(&new).output().unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(!text.contains("new PVCs only"), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn check_config_warns_about_the_fixed_seed_file() {
     let output = jhub().args(["check-config", "-f"]).arg(demo("seed-config.yaml")).output().unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stdout));

@@ -16,6 +16,7 @@ pub mod query;
 pub mod servers;
 pub mod services;
 pub mod shares;
+pub mod storage;
 pub mod tokens;
 pub mod usage;
 pub mod users;
@@ -509,6 +510,16 @@ pub fn table() -> Vec<Entry> {
     table.push(entry(M::GET, "/usage", &[S::ReadUsage], T::Hub, usage::HANDLER, get(usage::usage)));
     // Live GPU capacity (issue 16): any signed-in caller, for the profiles it may use.
     table.push(entry(M::GET, "/jhub/capacity", &[], T::Authenticated, capacity::HANDLER, get(capacity::capacity)));
+    // Storage (issue 16): jhub's own, admin-level on the user.
+    const STORAGE: &[Scope] = &[S::AdminServers];
+    const SH: &str = storage::HANDLER;
+    table.extend([
+        entry(M::GET, "/jhub/users/{name}/storage", STORAGE, T::User, SH, get(storage::get)),
+        entry(M::POST, "/jhub/users/{name}/storage/resize", STORAGE, T::User, SH, post(storage::resize)),
+        entry(M::POST, "/jhub/users/{name}/storage/snapshots", STORAGE, T::User, SH, post(storage::snapshot)),
+        entry(M::POST, "/jhub/users/{name}/storage/restore", STORAGE, T::User, SH, post(storage::restore)),
+        entry(M::GET, "/jhub/users/{name}/storage/export", STORAGE, T::User, SH, get(storage::export)),
+    ]);
     table
 }
 
