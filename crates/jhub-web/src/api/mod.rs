@@ -8,6 +8,7 @@
 
 pub mod body;
 pub mod common;
+pub mod details;
 pub mod groups;
 pub mod hub;
 pub mod proxy;
@@ -506,6 +507,10 @@ pub fn table() -> Vec<Entry> {
     table.extend(server_routes("/users/{name}/servers/{server_name}"));
     // Operator console (issue 15): jhub's own endpoints.
     table.push(entry(M::GET, "/usage", &[S::ReadUsage], T::Hub, usage::HANDLER, get(usage::usage)));
+    // The admin page's server details (profile, GPUs, node, spawn events).
+    for path in ["/jhub/users/{name}/server/details", "/jhub/users/{name}/servers/{server_name}/details"] {
+        table.push(entry(M::GET, path, &[S::ReadServers], T::Server, details::HANDLER, get(details::details)));
+    }
     table
 }
 

@@ -42,6 +42,12 @@ enum SortKey {
 /// SQL `ILIKE '%pattern%'`: `%` matches any run, `_` one character,
 /// case-insensitive.
 fn ilike_contains(haystack: &str, pattern: &str) -> bool {
+    // The admin page's search box on every keystroke, over every user: plain
+    // ASCII text (no wildcards) is compared in place, without allocating.
+    if haystack.is_ascii() && pattern.is_ascii() && !pattern.contains(['%', '_']) {
+        let (h, p) = (haystack.as_bytes(), pattern.as_bytes());
+        return p.is_empty() || h.windows(p.len()).any(|w| w.eq_ignore_ascii_case(p));
+    }
     let h: Vec<char> = haystack.to_lowercase().chars().collect();
     let mut p: Vec<char> = vec!['%'];
     p.extend(pattern.to_lowercase().chars());
