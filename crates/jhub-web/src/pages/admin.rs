@@ -13,7 +13,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::Response;
-use jhub_core::rbac::{ExpandedScopes, Resource, Scope};
+use jhub_core::rbac::{ExpandedScopes, Grant, Resource, Scope};
 use minijinja::Value;
 
 /// Whether the logged-in user may open the admin page.
@@ -24,25 +24,36 @@ pub fn may_use_admin(app: &App, user: &str) -> bool {
     scopes.allows(Scope::AdminUi, Resource::None, &*state)
 }
 
-/// What the page offers the viewer (each action is still checked by the API).
-/// A scope held with any filter counts: the API narrows what it reaches.
-fn capabilities(app: &App, scopes: &ExpandedScopes) -> serde_json::Value {
-    let state = app.hub.read();
-    let all = |scope: Scope| scopes.allows(scope, Resource::Listing, &*state);
-    let hub = |scope: Scope| scopes.allows(scope, Resource::None, &*state);
+/// Whether a grant reaches beyond the viewer's own account (every user has
+/// `self`, so "holds the scope at all" would offer every button to everyone).
+fn beyond_self(grant: Option<&Grant>, me: &str) -> bool {
+    match grant {
+        None => false,
+        Some(Grant::All) => true,
+        Some(Grant::Only(filters)) => {
+            filters.users().any(|u| u != me)
+                || filters.servers().any(|(u, _)| u != me)
+                || filters.groups().next().is_some()
+        }
+    }
+}
+
+/// What the page offers the viewer: a scope granted beyond the viewer's own
+/// account counts. This only hides buttons; the API checks each action.
+fn capabilities(scopes: &ExpandedScopes, me: &str) -> serde_json::Value {
+    let may = |scope: Scope| beyond_self(scopes.grant(scope), me);
     serde_json::json!({
-        "list_users": all(Scope::ListUsers),
-        "admin_users": hub(Scope::AdminUsers),
-        "delete_users": all(Scope::DeleteUsers),
-        "start_servers": all(Scope::StartServers),
-        "stop_servers": all(Scope::DeleteServers),
-        "servers": all(Scope::Servers),
-        "access_servers": all(Scope::AccessServers),
-        "read_servers": all(Scope::ReadServers),
-        "list_groups": all(Scope::ListGroups),
-        "admin_groups": hub(Scope::AdminGroups),
-        "groups": all(Scope::Groups),
-        "delete_groups": all(Scope::DeleteGroups),
+        "list_users": may(Scope::ListUsers),
+        "admin_users": may(Scope::AdminUsers),
+        "delete_users": may(Scope::DeleteUsers),
+        "start_servers": may(Scope::StartServers),
+        "stop_servers": may(Scope::DeleteServers),
+        "access_servers": may(Scope::AccessServers),
+        "read_servers": may(Scope::ReadServers),
+        "list_groups": may(Scope::ListGroups),
+        "admin_groups": may(Scope::AdminGroups),
+        "groups": may(Scope::Groups),
+        "delete_groups": may(Scope::DeleteGroups),
     })
 }
 
@@ -68,7 +79,7 @@ pub async fn admin_page(State(app): State<App>, browser: Browser, parts: Parts) 
     let mut ctx = base_context(&app, Some(&user), Some(&browser.xsrf));
     ctx.insert("page".into(), Value::from("admin"));
     ctx.insert("allow_named_servers".into(), Value::from(app.hub.settings().allow_named_servers));
-    let may = capabilities(&app, &scopes);
+    let may = capabilities(&scopes, &name);
     extend_jhdata(
         &mut ctx,
         serde_json::json!({
