@@ -24,7 +24,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 
 /// The seed admin of `demo/local.yaml` (GitLab simulator user).
 const ADMIN: &str = "bob";
-const HTML_NAME: &str = "<b>zed-html</b>";
+const HTML_NAME: &str = "<b>zed-html";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_page_journey_through_chp() {
