@@ -270,7 +270,8 @@ async function main() {
       rows.map((r) => [r.querySelector(".prop-key").value, r.querySelector(".prop-value").value]));
     const members = await page.$$eval("#group-members li[data-member]", (items) => items.map((li) => li.dataset.member));
     const markup = await page.locator("#group-detail i").count();
-    return { props, members, markup, screenshot: await shot("group") };
+    const userDetailHidden = await page.locator("#user-detail").isHidden();
+    return { props, members, markup, user_detail_hidden: userDetailHidden, screenshot: await shot("group") };
   });
 
   await step("delete", async () => {

@@ -212,7 +212,8 @@
       t.tabIndex = on ? 0 : -1;
       $(t.getAttribute("aria-controls")).hidden = !on;
     });
-    if (tab !== tabs[0]) $("user-detail").hidden = true;
+    // Leaving a panel closes its detail view; a refresh still on its way must not reopen it.
+    if (tab !== tabs[0]) { $("user-detail").hidden = true; current.user = null; }
     if (tab !== tabs[1]) $("group-detail").hidden = true;
     if (tab === tabs[1]) loadGroups();
   }

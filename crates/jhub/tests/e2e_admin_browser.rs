@@ -122,6 +122,7 @@ async fn admin_page_journey_through_chp() {
     assert_eq!(steps["groups"]["members"], json!(["zed-renamed"]));
     assert_eq!(steps["groups"]["props"], json!([["note", "<i>gpu team</i>"], ["quota", "5"]]));
     assert_eq!(steps["groups"]["markup"], 0, "a property value is text, not markup");
+    assert_eq!(steps["groups"]["user_detail_hidden"], true, "the Groups tab shows no user panel");
     assert_eq!(steps["delete"]["groups_left"], json!([]));
     // Phone: no sideways scrolling, buttons big enough to tap.
     let phone = &steps["phone"];
