@@ -54,7 +54,8 @@ async fn admin_page_access_and_nav_link() {
     let jhdata = jhdata_of(&html);
     assert_eq!(jhdata["api_url"], "/hub/api");
     assert!(!jhdata["xsrf_token"].as_str().unwrap().is_empty());
-    for capability in ["admin_users", "delete_users", "start_servers", "stop_servers", "access_servers", "admin_groups"] {
+    for capability in ["admin_users", "delete_users", "start_servers", "stop_servers", "access_servers", "admin_groups"]
+    {
         assert_eq!(jhdata["may"][capability], true, "admin may {capability}: {jhdata:#}");
     }
     let home = admin.get(hub.at("/hub/home")).send().await.unwrap().text().await.unwrap();
@@ -66,7 +67,8 @@ async fn admin_page_access_and_nav_link() {
     assert_eq!(page.status(), 200);
     let jhdata = jhdata_of(&page.text().await.unwrap());
     assert_eq!(jhdata["may"]["list_users"], true);
-    for capability in ["admin_users", "delete_users", "start_servers", "stop_servers", "access_servers", "admin_groups"] {
+    for capability in ["admin_users", "delete_users", "start_servers", "stop_servers", "access_servers", "admin_groups"]
+    {
         assert_eq!(jhdata["may"][capability], false, "olga may not {capability}: {jhdata:#}");
     }
     let home = olga.get(hub.at("/hub/home")).send().await.unwrap().text().await.unwrap();
@@ -126,15 +128,17 @@ async fn admin_page_api_calls_need_the_xsrf_token() {
 
     // With the page's token: what the page does — add two users, rename, make admin, delete.
     let send = |method: reqwest::Method, path: &str, body: Option<Value>| {
-        let mut request = admin.request(method, hub.at(path)).header("X-XSRFToken", &xsrf).header("Sec-Fetch-Mode", "cors");
+        let mut request =
+            admin.request(method, hub.at(path)).header("X-XSRFToken", &xsrf).header("Sec-Fetch-Mode", "cors");
         if let Some(body) = body {
             request = request.json(&body);
         }
         request.send()
     };
-    let created = send(reqwest::Method::POST, "/hub/api/users", Some(json!({"usernames": ["eve", "frank"], "admin": false})))
-        .await
-        .unwrap();
+    let created =
+        send(reqwest::Method::POST, "/hub/api/users", Some(json!({"usernames": ["eve", "frank"], "admin": false})))
+            .await
+            .unwrap();
     assert_eq!(created.status(), 201);
     let renamed =
         send(reqwest::Method::PATCH, "/hub/api/users/eve", Some(json!({"name": "eve2", "admin": true}))).await.unwrap();

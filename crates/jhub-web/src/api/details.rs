@@ -81,11 +81,8 @@ pub async fn details(
         });
         (body, slot.progress.snapshot())
     };
-    let events: Vec<Value> = progress
-        .events
-        .iter()
-        .map(|e| json!({"progress": e.progress, "message": e.message}))
-        .collect();
+    let events: Vec<Value> =
+        progress.events.iter().map(|e| json!({"progress": e.progress, "message": e.message})).collect();
     let outcome = match &progress.outcome {
         None => Value::Null,
         Some(SpawnOutcome::Ready { .. }) => json!("ready"),
