@@ -245,3 +245,48 @@ async fn server_details_show_profile_gpus_node_and_events() {
         .unwrap();
     assert_eq!(own.status(), 200);
 }
+
+/// The admin page's pages of a sorted list: every (sort, offset, limit) page
+/// is exactly the slice of the whole sorted list (only the page is ordered).
+#[tokio::test]
+async fn sorted_pages_are_slices_of_the_full_order() {
+    let hub = start(Opts::default()).await;
+    // Names out of id order, some activity (with ties) and some without.
+    for i in 0..37 {
+        let name = format!("u{:02}", (i * 17) % 37);
+        hub.hub.create_user(&name, false).await.unwrap();
+    }
+    let admin = hub.logged_in("admin").await;
+    let xsrf = hub.xsrf(&admin, "/hub/admin").await;
+    for i in 0..37 {
+        if i % 3 != 0 {
+            let body = json!({"last_activity": format!("2026-01-{:02}T00:00:00Z", 1 + (i % 5)), "servers": {}});
+            let done = admin
+                .post(hub.at(&format!("/hub/api/users/u{i:02}/activity")))
+                .header("X-XSRFToken", &xsrf)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(done.status(), 200, "{:?}", done.text().await);
+        }
+    }
+    let names = |query: String| {
+        let admin = admin.clone();
+        let url = hub.at(&format!("/hub/api/users?{query}"));
+        let xsrf = xsrf.clone();
+        async move {
+            let body: Value = admin.get(url).header("X-XSRFToken", xsrf).send().await.unwrap().json().await.unwrap();
+            body.as_array().unwrap().iter().map(|u| u["name"].as_str().unwrap().to_string()).collect::<Vec<_>>()
+        }
+    };
+    for sort in ["name", "-name", "last_activity", "-last_activity", "-id"] {
+        let full = names(format!("sort={sort}&limit=500")).await;
+        assert_eq!(full.len(), 38, "{full:?}");
+        for (offset, limit) in [(0, 5), (3, 7), (30, 5), (36, 10), (37, 1), (40, 5)] {
+            let page = names(format!("sort={sort}&offset={offset}&limit={limit}")).await;
+            let want: Vec<String> = full.iter().skip(offset).take(limit).cloned().collect();
+            assert_eq!(page, want, "sort={sort} offset={offset} limit={limit}");
+        }
+    }
+}

@@ -205,10 +205,24 @@ pub async fn list(
             None => state.users.values().filter(keep).collect(),
         };
         total = matched.len();
-        if sort != SortKey::Id || descending {
-            matched.sort_by(|a, b| compare(a, b, sort, descending));
+        let end = page.offset.saturating_add(page.limit).min(total);
+        let start = page.offset.min(end);
+        if (sort != SortKey::Id || descending) && start < end {
+            // Only the requested page is put in order: two linear selections
+            // bound it, then its `limit` entries are sorted (the admin page's
+            // deep pages over 50,000 users). `compare` is a total order (ties
+            // by id), so the page is exactly that of a full sort.
+            let cmp = |a: &&UserEntry, b: &&UserEntry| compare(a, b, sort, descending);
+            if start > 0 {
+                matched.select_nth_unstable_by(start, cmp);
+            }
+            let tail = &mut matched[start..];
+            if end - start < tail.len() {
+                tail.select_nth_unstable_by(end - start - 1, cmp);
+            }
+            matched[start..end].sort_by(cmp);
         }
-        for entry in matched.into_iter().skip(page.offset).take(page.limit) {
+        for entry in &matched[start..end] {
             write(entry);
         }
     }
