@@ -180,3 +180,41 @@ impl Hub {
             .collect()
     }
 }
+
+impl Hub {
+    /// The last `keep` events of one server since `since`, oldest first, for
+    /// the admin page (a read of the log, one user's rows, paged by keyset so
+    /// a busy server cannot make it unbounded: at most `scan` rows are read).
+    pub async fn recent_server_events(
+        &self,
+        user: &str,
+        server: &str,
+        since: Timestamp,
+        keep: usize,
+        scan: usize,
+    ) -> crate::HubResult<Vec<jhub_core::model::ServerEvent>> {
+        const PAGE: u32 = 1_000;
+        if keep == 0 {
+            return Ok(Vec::new());
+        }
+        let mut kept = std::collections::VecDeque::with_capacity(keep);
+        let mut after = None;
+        let mut read = 0usize;
+        loop {
+            let page = self.inner.store.events_for_user(user, since, Timestamp::MAX, PAGE, after).await?;
+            read += page.len();
+            let full = page.len() == PAGE as usize;
+            after = page.last().map(Into::into);
+            for event in page.into_iter().filter(|e| e.server_name == server) {
+                if kept.len() == keep {
+                    kept.pop_front();
+                }
+                kept.push_back(event);
+            }
+            if !full || read >= scan {
+                break;
+            }
+        }
+        Ok(kept.into())
+    }
+}

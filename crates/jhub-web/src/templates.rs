@@ -29,6 +29,7 @@ pub const DEFAULT_TEMPLATES: &[(&str, &str)] = embedded![
     "not_running.html",
     "oauth.html",
     "usage.html",
+    "admin.html",
 ];
 
 macro_rules! static_files {
@@ -42,6 +43,7 @@ macro_rules! static_files {
 pub const STATIC_FILES: &[(&str, &str, &[u8])] = static_files![
     ("jhub.css", "text/css; charset=utf-8"),
     ("jhub.js", "text/javascript; charset=utf-8"),
+    ("admin.js", "text/javascript; charset=utf-8"),
     ("logo.svg", "image/svg+xml"),
     ("favicon.svg", "image/svg+xml"),
 ];

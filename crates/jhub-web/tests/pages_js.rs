@@ -79,3 +79,57 @@ fn page_script_logic() {
     assert!(out.status.success(), "node failed:\n{stdout}\n{stderr}");
     assert_eq!(stdout.trim(), "ok");
 }
+
+/// The admin page's pure helpers (`web/static/admin.js`).
+const ADMIN_SCRIPT: &str = r#"
+const assert = require("assert");
+const a = require(process.argv[2]);
+
+// The list query: empty values dropped, flags bare, values encoded.
+assert.strictEqual(
+  a.buildQuery({ offset: 0, limit: 50, sort: "-last_activity", state: "", name_filter: "a b/c", include_stopped_servers: true }),
+  "?offset=0&limit=50&sort=-last_activity&name_filter=a%20b%2Fc&include_stopped_servers");
+assert.strictEqual(a.buildQuery({ x: null, y: "" }), "");
+
+// Server state from the REST model.
+assert.strictEqual(a.serverStatus(undefined), "stopped");
+assert.strictEqual(a.serverStatus({ ready: true, pending: null }), "ready");
+assert.strictEqual(a.serverStatus({ ready: false, pending: "spawn" }), "starting");
+assert.strictEqual(a.serverStatus({ ready: false, pending: "stop" }), "stopping");
+assert.strictEqual(a.serverStatus({ ready: false, pending: null }), "stopped");
+
+// Several users at once: one per line (commas and blanks too), unique.
+assert.deepStrictEqual(a.parseUsernames("ann\n bob \n\nann, carl"), ["ann", "bob", "carl"]);
+assert.deepStrictEqual(a.parseUsernames(""), []);
+
+// Group properties: JSON where it parses, else text; repeated keys refused.
+assert.deepStrictEqual(a.propertiesFromRows([
+  { key: "quota", value: "3" }, { key: "gpu", value: "true" }, { key: "note", value: "<b>hi</b>" },
+  { key: "obj", value: "{\"a\": [1]}" }, { key: " ", value: "dropped" }, { key: "s", value: "\"quoted\"" }
+]), { quota: 3, gpu: true, note: "<b>hi</b>", obj: { a: [1] }, s: "quoted" });
+assert.throws(() => a.propertiesFromRows([{ key: "k", value: "1" }, { key: "k", value: "2" }]), /twice/);
+assert.strictEqual(a.formatPropertyValue("text"), "text");
+assert.strictEqual(a.formatPropertyValue({ a: 1 }), "{\"a\":1}");
+assert.strictEqual(a.formatPropertyValue(3), "3");
+
+// Pager text and GPU labels.
+assert.strictEqual(a.pageLabel({ offset: 50, limit: 50, total: 120 }, 50), "Showing 51–100 of 120");
+assert.strictEqual(a.pageLabel({ offset: 0, limit: 50, total: 0 }, 0), "No users match");
+assert.strictEqual(a.gpuLabel({ gpus: [{ resource: "nvidia.com/gpu", count: 2 }], gpu_model: "A100" }), "2 × nvidia.com/gpu (A100)");
+assert.strictEqual(a.gpuLabel({ gpus: [] }), "—");
+console.log("ok");
+"#;
+
+#[test]
+fn admin_script_logic() {
+    let Some(node) = node() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("check-admin.cjs");
+    std::fs::write(&script, ADMIN_SCRIPT).unwrap();
+    let js = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../web/static/admin.js").canonicalize().unwrap();
+    let out = Command::new(node).arg(&script).arg(&js).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "node failed:\n{stdout}\n{stderr}");
+    assert_eq!(stdout.trim(), "ok");
+}

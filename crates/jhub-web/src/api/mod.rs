@@ -9,6 +9,7 @@
 pub mod body;
 pub mod capacity;
 pub mod common;
+pub mod details;
 pub mod groups;
 pub mod hub;
 pub mod proxy;
@@ -520,6 +521,10 @@ pub fn table() -> Vec<Entry> {
         entry(M::POST, "/jhub/users/{name}/storage/restore", STORAGE, T::User, SH, post(storage::restore)),
         entry(M::GET, "/jhub/users/{name}/storage/export", STORAGE, T::User, SH, get(storage::export)),
     ]);
+    // The admin page's server details (profile, GPUs, node, spawn events).
+    for path in ["/jhub/users/{name}/server/details", "/jhub/users/{name}/servers/{server_name}/details"] {
+        table.push(entry(M::GET, path, &[S::ReadServers], T::Server, details::HANDLER, get(details::details)));
+    }
     table
 }
 

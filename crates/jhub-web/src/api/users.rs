@@ -42,6 +42,12 @@ enum SortKey {
 /// SQL `ILIKE '%pattern%'`: `%` matches any run, `_` one character,
 /// case-insensitive.
 fn ilike_contains(haystack: &str, pattern: &str) -> bool {
+    // The admin page's search box on every keystroke, over every user: plain
+    // ASCII text (no wildcards) is compared in place, without allocating.
+    if haystack.is_ascii() && pattern.is_ascii() && !pattern.contains(['%', '_']) {
+        let (h, p) = (haystack.as_bytes(), pattern.as_bytes());
+        return p.is_empty() || h.windows(p.len()).any(|w| w.eq_ignore_ascii_case(p));
+    }
     let h: Vec<char> = haystack.to_lowercase().chars().collect();
     let mut p: Vec<char> = vec!['%'];
     p.extend(pattern.to_lowercase().chars());
@@ -199,10 +205,24 @@ pub async fn list(
             None => state.users.values().filter(keep).collect(),
         };
         total = matched.len();
-        if sort != SortKey::Id || descending {
-            matched.sort_by(|a, b| compare(a, b, sort, descending));
+        let end = page.offset.saturating_add(page.limit).min(total);
+        let start = page.offset.min(end);
+        if (sort != SortKey::Id || descending) && start < end {
+            // Only the requested page is put in order: two linear selections
+            // bound it, then its `limit` entries are sorted (the admin page's
+            // deep pages over 50,000 users). `compare` is a total order (ties
+            // by id), so the page is exactly that of a full sort.
+            let cmp = |a: &&UserEntry, b: &&UserEntry| compare(a, b, sort, descending);
+            if start > 0 {
+                matched.select_nth_unstable_by(start, cmp);
+            }
+            let tail = &mut matched[start..];
+            if end - start < tail.len() {
+                tail.select_nth_unstable_by(end - start - 1, cmp);
+            }
+            matched[start..end].sort_by(cmp);
         }
-        for entry in matched.into_iter().skip(page.offset).take(page.limit) {
+        for entry in &matched[start..end] {
             write(entry);
         }
     }

@@ -14,6 +14,7 @@
 // error page); boxing them would only add noise to every handler.
 #![allow(clippy::result_large_err)]
 
+pub mod admin;
 mod form;
 pub mod home;
 pub mod login;
@@ -52,6 +53,8 @@ pub struct PageUser {
     pub escaped_name: String,
     /// Holds `read:usage`: the navigation links the usage page.
     pub may_read_usage: bool,
+    /// Holds `admin-ui`: the navigation links the admin page.
+    pub may_admin: bool,
 }
 
 impl PageUser {
@@ -76,10 +79,12 @@ impl PageUser {
                 url: app.settings.layout.user_url(name),
                 escaped_name: jhub_core::names::escape_path(name),
                 may_read_usage: false,
+                may_admin: false,
             }
         };
         // After the state lock is released: the scope lookup takes it again.
         user.may_read_usage = usage::may_read_usage(app, name);
+        user.may_admin = admin::may_use_admin(app, name);
         Some(user)
     }
 }
@@ -395,6 +400,7 @@ pub fn router(app: &App) -> Router<App> {
         // Operator console (issue 15).
         .route(&p("metrics"), labelled("jupyterhub.handlers.metrics.MetricsHandler", get(metrics::metrics_page)))
         .route(&p("usage"), labelled("jhub.handlers.usage.UsageHandler", get(usage::usage_page)))
+        .route(&p("admin"), labelled("jupyterhub.handlers.pages.AdminHandler", get(admin::admin_page)))
         .route(
             &p("security/csp-report"),
             labelled("jupyterhub.handlers.base.CSPReportHandler", axum::routing::post(metrics::csp_report)),
