@@ -243,7 +243,9 @@ async function main() {
     await page.locator('#servers-body tr[data-server=""] [data-action="stop"]').click();
     await until("the server to stop", async () =>
       ((await row("e2e-user-007").locator(".badge").textContent()) || "").includes("Stopped"), 120000, 250);
-    return { status: await statusText() };
+    // The page's own watcher reports the end of the stop a moment after the
+    // list shows it; wait for it so it cannot overwrite the next step's status.
+    return { status: await waitStatus("e2e-user-007: stopped") };
   });
 
   await step("groups", async () => {
