@@ -181,6 +181,9 @@ pub const JHUB_SECURITY: &[TraitInfo] = &[
 ];
 /// jhub's own settings (not JupyterHub traits): usage accounting.
 pub const JHUB_USAGE: &[TraitInfo] = &[s("event_retention_days", Float)];
+/// jhub's own settings (not JupyterHub traits): the spawn queue past
+/// `concurrent_spawn_limit`.
+pub const JHUB_SPAWN_QUEUE: &[TraitInfo] = &[s("enabled", Bool), s("max_length", Int)];
 
 pub const CRYPT_KEEPER: &[TraitInfo] = &[s("keys", List), ign("n_threads", Int, "not needed")];
 
@@ -198,6 +201,7 @@ pub fn section(name: &str) -> Option<&'static [&'static [TraitInfo]]> {
         "CryptKeeper" => &[CRYPT_KEEPER],
         "JhubSecurity" => &[JHUB_SECURITY],
         "JhubUsage" => &[JHUB_USAGE],
+        "JhubSpawnQueue" => &[JHUB_SPAWN_QUEUE],
         _ => return None,
     })
 }
@@ -222,6 +226,7 @@ pub const KNOWN_SECTIONS: &[&str] = &[
     "KubeSpawner",
     "Spawner",
     "JhubUsage",
+    "JhubSpawnQueue",
 ];
 
 pub fn find_trait(section_name: &str, trait_name: &str) -> Option<&'static TraitInfo> {

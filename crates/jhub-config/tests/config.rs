@@ -1268,3 +1268,14 @@ fn jhub_usage_event_retention() {
         "#]],
     );
 }
+
+#[test]
+fn jhub_spawn_queue_settings() {
+    let defaults = loaded("hub: {}\n");
+    assert!(defaults.config.hub.spawn_queue_enabled, "the queue is on by default");
+    assert_eq!(defaults.config.hub.spawn_queue_max_length, 1000);
+    let l = loaded("hub:\n  config:\n    JhubSpawnQueue:\n      enabled: false\n      max_length: 20\n");
+    assert!(!l.config.hub.spawn_queue_enabled);
+    assert_eq!(l.config.hub.spawn_queue_max_length, 20);
+    check("hub:\n  config:\n    JhubSpawnQueue:\n      max_length: -1\n", expect![[r#""#]]);
+}

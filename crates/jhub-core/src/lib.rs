@@ -20,6 +20,7 @@ pub mod ports;
 pub mod rbac;
 pub mod redirect;
 pub mod spawn;
+pub mod spawn_queue;
 pub mod time;
 pub mod token;
 pub mod usage;
