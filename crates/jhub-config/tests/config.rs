@@ -314,7 +314,7 @@ fn hub_config_sections() {
               |
             5 |     NativeAuthenticator:
               |     ^^^^^^^^^^^^^^^^^^^
-              = note: jhub reads these hub.config sections: JupyterHub, Authenticator, OAuthenticator, GitLabOAuthenticator, DummyAuthenticator, SharedPasswordAuthenticator, ConfigurableHTTPProxy, Proxy, CryptKeeper, JhubSecurity, KubeSpawner, Spawner, JhubUsage
+              = note: jhub reads these hub.config sections: JupyterHub, Authenticator, OAuthenticator, GitLabOAuthenticator, DummyAuthenticator, SharedPasswordAuthenticator, ConfigurableHTTPProxy, Proxy, CryptKeeper, JhubSecurity, KubeSpawner, Spawner, JhubUsage, JhubSpawnQueue
 
             warning: `concurent_spawn_limit` is not a JupyterHub setting jhub knows
              --> values.yaml:8:7
@@ -1277,5 +1277,16 @@ fn jhub_spawn_queue_settings() {
     let l = loaded("hub:\n  config:\n    JhubSpawnQueue:\n      enabled: false\n      max_length: 20\n");
     assert!(!l.config.hub.spawn_queue_enabled);
     assert_eq!(l.config.hub.spawn_queue_max_length, 20);
-    check("hub:\n  config:\n    JhubSpawnQueue:\n      max_length: -1\n", expect![[r#""#]]);
+    check(
+        "hub:\n  config:\n    JhubSpawnQueue:\n      max_length: -1\n",
+        expect![[r#"
+        failed
+        error: `hub.config.JhubSpawnQueue.max_length` must be a whole number >= 0
+         --> values.yaml:4:19
+          |
+        4 |       max_length: -1
+          |                   ^^
+
+    "#]],
+    );
 }
