@@ -58,7 +58,14 @@ pub const EVIDENCE: &[(&str, &[&str])] = &[
         &["access_loss_can_leave_servers_running", "removed_gitlab_member_loses_tokens_sessions_and_servers"],
     ),
     ("trait:token_refresh_wait_seconds", &["token_refresh_is_rate_limited_and_bounded_in_time"]),
-    ("trait:enabled", &["jhub_spawn_queue_settings", "concurrent_spawn_limit_throttles_like_jupyterhub"]),
+    (
+        "trait:enabled",
+        &[
+            "jhub_spawn_queue_settings",
+            "concurrent_spawn_limit_throttles_like_jupyterhub",
+            "spawn_limits_answer_429_with_the_reason_on_the_spawn_page",
+        ],
+    ),
     ("trait:max_length", &["jhub_spawn_queue_settings", "a_full_queue_refuses_like_jupyterhub"]),
     ("trait:active_server_limit", &["spawn_limits_answer_429_with_the_reason_on_the_spawn_page"]),
     ("trait:activity_resolution", &["named_servers_user_redirect_and_activity"]),
