@@ -36,7 +36,13 @@ pub const EVIDENCE: &[(&str, &[&str])] = &[
     ("hub.activeServerLimit", &["spawn_limits_answer_429_with_the_reason_on_the_spawn_page"]),
     ("hub.allowNamedServers", &["named_servers_can_be_disabled"]),
     ("hub.baseUrl", &["urls_and_client_ids", "z2jh_defaults_reach_the_typed_config"]),
-    ("hub.concurrentSpawnLimit", &["concurrent_spawn_limit_throttles_like_jupyterhub"]),
+    (
+        "hub.concurrentSpawnLimit",
+        &[
+            "concurrent_spawn_limit_throttles_like_jupyterhub",
+            "spawns_past_the_limit_wait_in_a_fifo_and_start_in_order",
+        ],
+    ),
     ("hub.config", &["hub_config_sections"]),
     ("hub.cookieSecret", &["serve_refuses_placeholder_secrets_unless_dev", "loads_the_z2jh_secret_layout"]),
     ("hub.db.type", &["databases", "database_urls_from_z2jh_forms"]),
@@ -99,6 +105,15 @@ pub const EVIDENCE: &[(&str, &[&str])] = &[
         &["access_loss_can_leave_servers_running", "removed_gitlab_member_loses_tokens_sessions_and_servers"],
     ),
     ("trait:token_refresh_wait_seconds", &["token_refresh_is_rate_limited_and_bounded_in_time"]),
+    (
+        "trait:enabled",
+        &[
+            "jhub_spawn_queue_settings",
+            "concurrent_spawn_limit_throttles_like_jupyterhub",
+            "spawn_limits_answer_429_with_the_reason_on_the_spawn_page",
+        ],
+    ),
+    ("trait:max_length", &["jhub_spawn_queue_settings", "a_full_queue_refuses_like_jupyterhub"]),
     ("trait:active_server_limit", &["spawn_limits_answer_429_with_the_reason_on_the_spawn_page"]),
     ("trait:activity_resolution", &["named_servers_user_redirect_and_activity"]),
     ("trait:admin_access", &["another_users_server_is_403_and_admins_get_the_consent_page"]),
@@ -131,7 +146,13 @@ pub const EVIDENCE: &[(&str, &[&str])] = &[
     ("trait:blocked_users", &["blocked_beats_admin_and_group_membership"]),
     ("trait:client_id", &["authorize_redirect_carries_pkce_and_state"]),
     ("trait:client_secret", &["authorize_redirect_carries_pkce_and_state"]),
-    ("trait:concurrent_spawn_limit", &["concurrent_spawn_limit_throttles_like_jupyterhub"]),
+    (
+        "trait:concurrent_spawn_limit",
+        &[
+            "concurrent_spawn_limit_throttles_like_jupyterhub",
+            "spawns_past_the_limit_wait_in_a_fifo_and_start_in_order",
+        ],
+    ),
     ("trait:cookie_secret", &["serve_refuses_placeholder_secrets_unless_dev"]),
     ("trait:custom_403_message", &["custom_403_message_is_shown_escaped", "custom_403_message_is_used"]),
     ("trait:custom_scopes", &["custom_scopes_from_config"]),

@@ -148,6 +148,11 @@ pub struct HubSettings {
     /// `JhubUsage.event_retention_days`: how long the server event log
     /// (usage reports) is kept; 0 keeps it forever.
     pub event_retention_days: f64,
+    /// `JhubSpawnQueue.enabled`: past `concurrent_spawn_limit`, spawns wait
+    /// in a FIFO (default) instead of being refused with 429.
+    pub spawn_queue_enabled: bool,
+    /// `JhubSpawnQueue.max_length`: places in the spawn queue; past it, 429.
+    pub spawn_queue_max_length: u64,
 }
 
 /// `hub.config.JhubStorage` (deploy/README.md, "Storage").
@@ -641,6 +646,8 @@ pub(crate) fn build(root: &VNode, env: &Environment, diags: &mut Vec<Diagnostic>
         last_activity_interval: r.uint(&["hub.config.JupyterHub.last_activity_interval"], 60),
         custom_scopes,
         event_retention_days,
+        spawn_queue_enabled: r.bool(&["hub.config.JhubSpawnQueue.enabled"], true),
+        spawn_queue_max_length: r.uint(&["hub.config.JhubSpawnQueue.max_length"], 1000),
     };
 
     let auth = build_auth(&mut r, env);

@@ -151,7 +151,13 @@ pub const RULES: &[(&str, Class)] = &[
     ("hub.activeServerLimit", sup("hub.active_server_limit", "Most servers active at once (0/unset: no limit).")),
     ("hub.allowNamedServers", sup("hub.allow_named_servers", "Let users run named servers besides their default one.")),
     ("hub.authenticatePrometheus", sup("hub.authenticate_prometheus", "Require a token for /hub/metrics.")),
-    ("hub.concurrentSpawnLimit", sup("hub.concurrent_spawn_limit", "Most spawns in flight at once; more get 429.")),
+    (
+        "hub.concurrentSpawnLimit",
+        sup(
+            "hub.concurrent_spawn_limit",
+            "Most spawns in flight at once; more wait in the spawn queue (hub.config.JhubSpawnQueue) or, past it, get 429.",
+        ),
+    ),
     (
         "hub.consecutiveFailureLimit",
         sup("hub.consecutive_failure_limit", "Spawn failures in a row after which the hub stops (0: never)."),

@@ -189,6 +189,9 @@ pub const JHUB_STORAGE: &[TraitInfo] = &[
     s("snapshot_keep", Int),
     s("usage_interval_seconds", Float),
 ];
+/// jhub's own settings (not JupyterHub traits): the spawn queue past
+/// `concurrent_spawn_limit`.
+pub const JHUB_SPAWN_QUEUE: &[TraitInfo] = &[s("enabled", Bool), s("max_length", Int)];
 
 pub const CRYPT_KEEPER: &[TraitInfo] = &[s("keys", List), ign("n_threads", Int, "not needed")];
 
@@ -207,6 +210,7 @@ pub fn section(name: &str) -> Option<&'static [&'static [TraitInfo]]> {
         "JhubSecurity" => &[JHUB_SECURITY],
         "JhubUsage" => &[JHUB_USAGE],
         "JhubStorage" => &[JHUB_STORAGE],
+        "JhubSpawnQueue" => &[JHUB_SPAWN_QUEUE],
         _ => return None,
     })
 }
@@ -232,6 +236,7 @@ pub const KNOWN_SECTIONS: &[&str] = &[
     "Spawner",
     "JhubUsage",
     "JhubStorage",
+    "JhubSpawnQueue",
 ];
 
 pub fn find_trait(section_name: &str, trait_name: &str) -> Option<&'static TraitInfo> {

@@ -314,7 +314,7 @@ fn hub_config_sections() {
               |
             5 |     NativeAuthenticator:
               |     ^^^^^^^^^^^^^^^^^^^
-              = note: jhub reads these hub.config sections: JupyterHub, Authenticator, OAuthenticator, GitLabOAuthenticator, DummyAuthenticator, SharedPasswordAuthenticator, ConfigurableHTTPProxy, Proxy, CryptKeeper, JhubSecurity, KubeSpawner, Spawner, JhubUsage, JhubStorage
+              = note: jhub reads these hub.config sections: JupyterHub, Authenticator, OAuthenticator, GitLabOAuthenticator, DummyAuthenticator, SharedPasswordAuthenticator, ConfigurableHTTPProxy, Proxy, CryptKeeper, JhubSecurity, KubeSpawner, Spawner, JhubUsage, JhubStorage, JhubSpawnQueue
 
             warning: `concurent_spawn_limit` is not a JupyterHub setting jhub knows
              --> values.yaml:8:7
@@ -1302,5 +1302,27 @@ fn jhub_usage_event_retention() {
               = note: JupyterHub would only log "Config option not recognized" and ignore it; so does jhub
 
         "#]],
+    );
+}
+
+#[test]
+fn jhub_spawn_queue_settings() {
+    let defaults = loaded("hub: {}\n");
+    assert!(defaults.config.hub.spawn_queue_enabled, "the queue is on by default");
+    assert_eq!(defaults.config.hub.spawn_queue_max_length, 1000);
+    let l = loaded("hub:\n  config:\n    JhubSpawnQueue:\n      enabled: false\n      max_length: 20\n");
+    assert!(!l.config.hub.spawn_queue_enabled);
+    assert_eq!(l.config.hub.spawn_queue_max_length, 20);
+    check(
+        "hub:\n  config:\n    JhubSpawnQueue:\n      max_length: -1\n",
+        expect![[r#"
+        failed
+        error: `hub.config.JhubSpawnQueue.max_length` must be a whole number >= 0
+         --> values.yaml:4:19
+          |
+        4 |       max_length: -1
+          |                   ^^
+
+    "#]],
     );
 }

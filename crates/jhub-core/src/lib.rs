@@ -22,6 +22,7 @@ pub mod rbac;
 pub mod redirect;
 pub mod spawn;
 pub mod storage;
+pub mod spawn_queue;
 pub mod time;
 pub mod token;
 pub mod usage;

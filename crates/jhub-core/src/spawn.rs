@@ -21,15 +21,42 @@ pub enum Phase {
     Stopping,
 }
 
-/// Steps inside a spawn.
+/// Steps inside a spawn; a failed spawn names the step it failed at (in
+/// logs, the event log, the progress stream and metric labels).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SpawnStep {
+    /// Waiting in the spawn queue for a slot (`concurrent_spawn_limit`).
+    Queued,
     /// Waiting for the spawner's `start` to return.
     Starting,
+    /// The spawner returned; persisting where the server runs.
+    RecordingStart,
     /// The spawner returned a URL; waiting for the server to answer HTTP.
     WaitingHttp,
     /// The server answers; adding the proxy route.
     AddingRoute,
+    /// Routed; persisting "ready".
+    MarkingReady,
+}
+
+impl SpawnStep {
+    /// A stable label (metric label values, event details).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SpawnStep::Queued => "queued",
+            SpawnStep::Starting => "starting",
+            SpawnStep::RecordingStart => "recording_start",
+            SpawnStep::WaitingHttp => "waiting_http",
+            SpawnStep::AddingRoute => "adding_route",
+            SpawnStep::MarkingReady => "marking_ready",
+        }
+    }
+}
+
+impl std::fmt::Display for SpawnStep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// What happened.

@@ -95,7 +95,7 @@ impl Hub {
         if !settings.allow_named_servers {
             return Err(HubError::Invalid("Named servers are not enabled.".into()));
         }
-        let _gate = self.gate().await;
+        let _gate = self.user_gate(user).await;
         let user_id = {
             let state = self.read();
             let entry = state.user(user).ok_or_else(|| Hub::not_found_user(user))?;
@@ -131,7 +131,7 @@ impl Hub {
     /// options. `Invalid` while it is active, `Conflict` if the new name is
     /// taken, `NotFound` for an unknown server.
     pub async fn edit_server(&self, user: &str, server: &str, edit: ServerEdit) -> HubResult<Server> {
-        let _gate = self.gate().await;
+        let _gate = self.user_gate(user).await;
         let mut row = {
             let state = self.read();
             let entry = state.user(user).ok_or_else(|| Hub::not_found_user(user))?;

@@ -23,6 +23,8 @@ pub struct FakeSpawner {
     pub delay: Duration,
     /// Make every start fail with this message.
     pub fail_with: Mutex<Option<String>>,
+    /// Make every stop fail with this message (the server stays running).
+    pub stop_error: Mutex<Option<String>>,
     /// Make every poll fail with this message (the cluster cannot be asked).
     pub poll_error: Mutex<Option<String>>,
     /// Report every server as running (a hub restarted over servers this
@@ -179,6 +181,11 @@ impl Spawner for FakeSpawner {
 
     async fn stop(&self, user: &str, server: &str, _state: &Value, _now: bool) -> Result<(), SpawnError> {
         self.stops.fetch_add(1, Ordering::Relaxed);
+        if let Ok(error) = self.stop_error.lock()
+            && let Some(message) = error.clone()
+        {
+            return Err(SpawnError::Backend { message });
+        }
         let now = self.stops_in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         self.most_stops_in_flight.fetch_max(now, Ordering::SeqCst);
         if !self.stop_delay.is_zero() {

@@ -1,11 +1,13 @@
-//! The [`Hub`]: construction from a store snapshot, the write gate, and the
+//! The [`Hub`]: construction from a store snapshot, the write locks, and the
 //! background tasks (activity flush, proxy sync, server polling, culling,
 //! expiry purges), all cancelled together at shutdown.
 
 use crate::activity::ActivityBuffer;
 use crate::error::{HubError, HubResult};
 use crate::identity::IdentityCache;
+use crate::locks::{StructureGuard, UserGuard, WriteLocks};
 use crate::metrics::Metrics;
+use crate::queue::SpawnSlots;
 use crate::settings::HubSettings;
 use crate::state::{GroupEntry, RoleEntry, ServerEntry, ServiceEntry, State};
 use jhub_core::ports::{Clock, Proxy, Spawner};
@@ -25,15 +27,17 @@ pub struct Hub {
 pub(crate) struct Inner {
     pub settings: HubSettings,
     pub state: RwLock<State>,
-    /// Serialises writers: store first, then memory, one change at a time.
-    pub gate: tokio::sync::Mutex<()>,
+    /// Serialises writers per user (store first, then memory); see `locks`.
+    pub locks: WriteLocks,
     pub store: Store,
     pub spawner: Arc<dyn Spawner>,
     pub proxy: Arc<dyn Proxy>,
     pub clock: Arc<dyn Clock>,
     pub activity: ActivityBuffer,
     pub identities: IdentityCache,
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
+    /// `concurrent_spawn_limit` slots and the spawn queue.
+    pub slots: Arc<SpawnSlots>,
     pub shutdown: CancellationToken,
     pub tasks: TaskTracker,
     /// Cancels an in-flight spawn when a stop arrives, keyed by server id.
@@ -123,19 +127,29 @@ impl Hub {
         for warning in warnings {
             tracing::warn!("roles: {warning}");
         }
+        let metrics = Arc::new(Metrics::new(clock.clone()));
+        let slots = SpawnSlots::new(
+            jhub_core::spawn_queue::QueueConfig {
+                limit: settings.concurrent_spawn_limit as usize,
+                max_length: settings.spawn_queue_max_length,
+                enabled: settings.spawn_queue_enabled,
+            },
+            metrics.clone(),
+        );
         let hub = Hub {
             inner: Arc::new(Inner {
                 rbac,
                 identities: IdentityCache::new(settings.token_cache_ttl),
                 settings,
                 state: RwLock::new(state),
-                gate: tokio::sync::Mutex::new(()),
+                locks: WriteLocks::default(),
                 store,
                 spawner,
                 proxy,
                 clock: clock.clone(),
                 activity: ActivityBuffer::default(),
-                metrics: Metrics::new(clock.clone()),
+                metrics,
+                slots,
                 shutdown: CancellationToken::new(),
                 tasks: TaskTracker::new(),
                 spawn_cancels: Mutex::new(HashMap::new()),
@@ -290,12 +304,32 @@ impl Hub {
         }
     }
 
-    /// Persist-then-apply helper: takes the write gate for the duration.
-    pub(crate) async fn gate(&self) -> tokio::sync::MutexGuard<'_, ()> {
-        self.inner.gate.lock().await
+    /// Persist-then-apply for one user's data: serialises with other changes
+    /// to that user only. Never hold it across a spawner or proxy call.
+    pub(crate) async fn user_gate(&self, name: &str) -> UserGuard<'_> {
+        self.inner.locks.user(name).await
+    }
+
+    /// Persist-then-apply for changes spanning users (groups, roles,
+    /// services, renames, deletions, bulk creation): excludes all writers.
+    pub(crate) async fn structure_gate(&self) -> StructureGuard<'_> {
+        self.inner.locks.structure().await
     }
 
     pub(crate) fn not_found_user(name: &str) -> HubError {
         HubError::NotFound(format!("No such user: {name}"))
+    }
+}
+
+impl Hub {
+    /// Spawns waiting in the spawn queue.
+    pub fn spawn_queue_length(&self) -> usize {
+        self.inner.slots.len()
+    }
+
+    /// Progress of a server's current or last spawn (events so far and the
+    /// outcome), as the progress stream and the spawn-pending page show it.
+    pub fn spawn_progress(&self, user: &str, server: &str) -> Option<crate::progress::ProgressSnapshot> {
+        self.read().user(user)?.servers.get(server).map(|s| s.progress.snapshot())
     }
 }

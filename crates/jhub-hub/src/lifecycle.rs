@@ -18,13 +18,15 @@
 use crate::error::{HubError, HubResult};
 use crate::hub::Hub;
 use crate::progress::{ProgressSnapshot, SpawnOutcome};
+use crate::queue::{Admitted, QueuePlace, Refusal, SlotPermit};
 use crate::state::{ServerEntry, SpawnFailure};
 use jhub_core::model::{ApiToken, OAuthClient, Pending, Server, ServerEventKind, TokenOwner};
 use jhub_core::names::{server_full_name, server_oauth_client_id, validate_server_name};
 use jhub_core::ports::{PollStatus, ProgressEvent, ProgressSink, SpawnError, SpawnRequest, SpawnUser, Started};
 use jhub_core::spawn::{Phase, SpawnStep};
+use jhub_core::spawn_queue::waiting_message;
 use jhub_core::token;
-use jhub_store::{NewServerEvent, NewToken};
+use jhub_store::{NewServerEvent, NewToken, SpawnWrite, StopWrite};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -41,10 +43,12 @@ pub struct SpawnCommand {
     pub display_name: Option<String>,
 }
 
-/// Follows a spawn; `already_pending` says the request found one in flight.
+/// Follows a spawn; `already_pending` says the request found one in flight,
+/// `queued` that this one waits in the spawn queue.
 #[derive(Debug)]
 pub struct SpawnTicket {
     pub already_pending: bool,
+    pub queued: bool,
     rx: watch::Receiver<ProgressSnapshot>,
 }
 
@@ -94,6 +98,17 @@ pub enum StopReason {
     AccessRevoked,
 }
 
+/// How often a queued spawn refreshes its position in the progress stream.
+const QUEUE_REFRESH: Duration = Duration::from_secs(1);
+
+/// A spawn that failed: at which step, why, and when it began (for the
+/// spawn-duration metric, which records failures with their real duration).
+struct SpawnFailed {
+    step: SpawnStep,
+    message: String,
+    began: Instant,
+}
+
 /// Identity of one server inside the hub.
 #[derive(Debug, Clone)]
 pub(crate) struct ServerKey {
@@ -133,7 +148,7 @@ impl Hub {
             return Err(HubError::Invalid("Named servers are not enabled.".into()));
         }
         // Read what we need, refusing early without touching the store.
-        let (spawn_user, stored_options, exists) = {
+        let (spawn_user, stored_options) = {
             let state = self.read();
             let entry = state.user(&user).ok_or_else(|| Hub::not_found_user(&user))?;
             let existing = entry.servers.get(&server);
@@ -146,7 +161,11 @@ impl Hub {
                         return Err(HubError::Invalid(format!("{} is pending stop", display(&user, &server))));
                     }
                     Phase::Spawning(_) => {
-                        return Ok(SpawnTicket { already_pending: true, rx: existing.progress.subscribe() });
+                        return Ok(SpawnTicket {
+                            already_pending: true,
+                            queued: existing.phase == Phase::Spawning(SpawnStep::Queued),
+                            rx: existing.progress.subscribe(),
+                        });
                     }
                     Phase::Stopped => {}
                 }
@@ -159,12 +178,6 @@ impl Hub {
                         "User {user} already has the maximum of {limit} named servers.  One must be deleted before a new server can be created"
                     )));
                 }
-            }
-            if settings.concurrent_spawn_limit > 0 && state.pending_spawns() >= settings.concurrent_spawn_limit as usize
-            {
-                let retry = retry_after_secs();
-                self.inner.metrics.spawn_throttled();
-                return Err(HubError::Throttled { message: throttle_message(retry), retry_after: Some(retry) });
             }
             if settings.active_server_limit > 0 && state.active_servers() >= settings.active_server_limit as usize {
                 self.inner.metrics.spawn_throttled();
@@ -179,7 +192,7 @@ impl Hub {
                 admin: entry.user.admin,
                 groups: state.group_names_of(entry),
             };
-            (spawn_user, existing.map(|e| e.server.user_options.clone()), existing.is_some())
+            (spawn_user, existing.map(|e| e.server.user_options.clone()))
         };
         let options = match user_options {
             Some(options) => options,
@@ -189,45 +202,33 @@ impl Hub {
             SpawnError::NotPermitted(message) => HubError::Denied(message),
             other => HubError::Invalid(other.to_string()),
         })?;
-
-        let gate = self.gate().await;
-        let now = self.now();
-        // Re-check under the gate: another request may have started it.
-        {
-            let state = self.read();
-            if let Some(existing) = state.user(&user).and_then(|e| e.servers.get(&server)) {
-                if matches!(existing.phase, Phase::Spawning(_)) {
-                    return Ok(SpawnTicket { already_pending: true, rx: existing.progress.subscribe() });
-                }
-                if existing.phase != Phase::Stopped {
-                    return Err(HubError::Invalid(format!("{} is already running", display(&user, &server))));
-                }
-            } else if exists {
-                return Err(Hub::not_found_user(&user));
+        // A slot (or a place in line) before anything is written: a refusal
+        // leaves nothing behind, and any later error drops the admission,
+        // which gives the slot back.
+        let admission = match self.inner.slots.admit(spawn_user.id) {
+            Ok(admission) => admission,
+            Err(Refusal::Full) => {
+                let retry = retry_after_secs();
+                self.inner.metrics.spawn_throttled();
+                return Err(HubError::Throttled { message: throttle_message(retry), retry_after: Some(retry) });
             }
-        }
-        // Checked under the gate, where a restore checks that no server runs.
-        if self.storage_restoring(&user) {
-            return Err(HubError::Conflict(format!(
-                "{user}'s volume is being restored from a snapshot; start the server when that is done"
-            )));
-        }
-        let store = &self.inner.store;
-        let existing_row = self.read().user(&user).and_then(|e| e.servers.get(&server)).map(|e| e.server.clone());
-        let mut row = match existing_row {
-            Some(row) => row,
-            None => {
-                let display_name = display_name.clone().unwrap_or_else(|| server.clone());
-                store.create_server(spawn_user.id, &server, &display_name).await?
+            Err(Refusal::AlreadyQueued { position }) => {
+                self.inner.metrics.spawn_throttled();
+                return Err(HubError::Throttled {
+                    message: format!(
+                        "{user} already has a server waiting in the spawn queue (position {position}); \
+                         one place per user"
+                    ),
+                    retry_after: Some(retry_after_secs()),
+                });
             }
         };
+        // Credentials are made outside the user's lock (hashing is CPU work).
         let prefix = self.inner.settings.layout.server_url(&user, &server);
         let client_id = server_oauth_client_id(&user, &server);
         let api_token = token::new_token().map_err(|e| HubError::Backend(e.to_string()))?;
         let hashed =
             token::hash_new(&api_token, token::GENERATED_ROUNDS).map_err(|e| HubError::Backend(e.to_string()))?;
-        // A fresh client replaces the last run's, taking its tokens with it.
-        store.delete_client(&client_id).await?;
         let client = OAuthClient {
             identifier: client_id.clone(),
             description: format!("Server at {prefix}"),
@@ -235,9 +236,60 @@ impl Hub {
             redirect_uri: self.inner.settings.layout.oauth_callback_url(&user, &server),
             allowed_scopes: vec![format!("access:servers!server={}", server_full_name(&user, &server))],
         };
-        store.upsert_client(&client).await?;
-        let server_token = store
-            .insert_token(&NewToken {
+
+        let gate = self.user_gate(&user).await;
+        // Checked under the user's lock, where a restore checks that no server runs.
+        if self.storage_restoring(&user) {
+            return Err(HubError::Conflict(format!(
+                "{user}'s volume is being restored from a snapshot; start the server when that is done"
+            )));
+        }
+        let now = self.now();
+        // Re-check under the user's lock: another request may have started it.
+        let existing_row = {
+            let state = self.read();
+            let entry = state.user(&user).ok_or_else(|| Hub::not_found_user(&user))?;
+            match entry.servers.get(&server) {
+                Some(existing) if matches!(existing.phase, Phase::Spawning(_)) => {
+                    return Ok(SpawnTicket {
+                        already_pending: true,
+                        queued: existing.phase == Phase::Spawning(SpawnStep::Queued),
+                        rx: existing.progress.subscribe(),
+                    });
+                }
+                Some(existing) if existing.phase != Phase::Stopped => {
+                    return Err(HubError::Invalid(format!("{} is already running", display(&user, &server))));
+                }
+                Some(existing) => Some(existing.server.clone()),
+                None => None,
+            }
+        };
+        let create = existing_row.is_none();
+        let mut row = existing_row.unwrap_or_else(|| Server {
+            id: 0,
+            user_id: spawn_user.id,
+            name: server.clone(),
+            display_name: display_name.clone().unwrap_or_else(|| server.clone()),
+            started: None,
+            last_activity: None,
+            state: json!({}),
+            user_options: json!({}),
+            url: None,
+            pending: None,
+        });
+        row.started = Some(now);
+        row.last_activity = Some(now);
+        row.user_options = options.clone();
+        row.url = None;
+        row.pending = Some(Pending::Spawn);
+        if let Some(name) = display_name.filter(|n| !n.is_empty()) {
+            row.display_name = name;
+        }
+        let write = SpawnWrite {
+            server: row,
+            create,
+            client: client.clone(),
+            token: NewToken {
                 owner: TokenOwner::User(spawn_user.id),
                 hashed,
                 prefix: token::prefix(&api_token).to_string(),
@@ -250,27 +302,13 @@ impl Hub {
                     format!("access:servers!server={}", server_full_name(&user, &server)),
                     "users:activity!user".to_string(),
                 ],
-            })
-            .await?;
-        row.started = Some(now);
-        row.last_activity = Some(now);
-        row.user_options = options.clone();
-        row.url = None;
-        row.pending = Some(Pending::Spawn);
-        if let Some(name) = display_name.filter(|n| !n.is_empty()) {
-            row.display_name = name;
-        }
-        store.save_server(&row).await?;
-        self.record_event(
-            Some(spawn_user.id),
-            &user,
-            &server,
-            ServerEventKind::SpawnRequested,
-            now,
-            json!({"user_options": options}),
-        )
-        .await;
+            },
+        };
+        // Server row, fresh OAuth client (the last run's goes, with its
+        // tokens) and API token: one transaction, all or nothing.
+        let (row, _server_token) = self.inner.store.write_spawn(&write).await?;
         let cancel = CancellationToken::new();
+        let queued = matches!(admission, Admitted::Waiting(_));
         let (progress, previous_state) = {
             let mut state = self.write();
             state.oauth_clients.insert(client_id.clone(), client);
@@ -284,7 +322,7 @@ impl Hub {
             let slot = entry.servers.entry(server.clone()).or_insert_with(|| ServerEntry::new(row.clone()));
             let previous_state = slot.server.state.clone();
             slot.server = row.clone();
-            slot.phase = Phase::Spawning(SpawnStep::Starting);
+            slot.phase = Phase::Spawning(if queued { SpawnStep::Queued } else { SpawnStep::Starting });
             slot.last_failure = None;
             slot.progress.reset();
             let progress = slot.progress.clone();
@@ -295,9 +333,17 @@ impl Hub {
             cancels.insert(row.id, cancel.clone());
         }
         drop(gate);
+        self.record_event(
+            Some(spawn_user.id),
+            &user,
+            &server,
+            ServerEventKind::SpawnRequested,
+            now,
+            json!({"user_options": options}),
+        )
+        .await;
         self.inner.activity.user(spawn_user.id, now);
         self.inner.identities.invalidate_user(spawn_user.id);
-        let _ = server_token;
         let key = ServerKey { user_id: spawn_user.id, user: user.clone(), server: server.clone(), server_id: row.id };
         let request = SpawnRequest {
             user: spawn_user,
@@ -308,10 +354,40 @@ impl Hub {
             previous_state,
             start_timeout: self.inner.settings.start_timeout,
         };
-        let ticket = SpawnTicket { already_pending: false, rx: progress.subscribe() };
+        let ticket = SpawnTicket { already_pending: false, queued, rx: progress.subscribe() };
         let hub = self.clone();
-        self.spawn_task(async move { hub.run_spawn(key, request, progress, cancel).await });
+        self.spawn_task(async move { hub.run_spawn(key, request, progress, cancel, admission).await });
         Ok(ticket)
+    }
+
+    /// Waits in the spawn queue, telling the progress stream where it
+    /// stands; `None` when a stop cancelled the spawn meanwhile (the place
+    /// is given back by the drop).
+    async fn wait_in_queue(
+        &self,
+        mut place: QueuePlace,
+        progress: &crate::progress::ProgressLog,
+        cancel: &CancellationToken,
+    ) -> Option<SlotPermit> {
+        let mut shown = None;
+        loop {
+            if let Some(status) = place.status()
+                && shown != Some(status.0)
+            {
+                shown = Some(status.0);
+                let (position, length, eta) = status;
+                progress.push(ProgressEvent {
+                    progress: Some(0),
+                    message: waiting_message(position, length, eta),
+                    ..Default::default()
+                });
+            }
+            tokio::select! {
+                _ = cancel.cancelled() => return None,
+                permit = place.admitted() => return permit,
+                _ = tokio::time::sleep(QUEUE_REFRESH) => {}
+            }
+        }
     }
 
     async fn run_spawn(
@@ -320,7 +396,17 @@ impl Hub {
         request: SpawnRequest,
         progress: Arc<crate::progress::ProgressLog>,
         cancel: CancellationToken,
+        admission: Admitted,
     ) {
+        // Held until this task ends, whichever way: the drop frees the slot.
+        let permit = match admission {
+            Admitted::Now(permit) => permit,
+            Admitted::Waiting(place) => {
+                let Some(permit) = self.wait_in_queue(place, &progress, &cancel).await else { return };
+                self.set_phase(&key, Phase::Spawning(SpawnStep::Starting));
+                permit
+            }
+        };
         let began = Instant::now();
         let sink: ProgressSink = {
             let progress = progress.clone();
@@ -335,15 +421,22 @@ impl Hub {
                 Err(_) => Err(SpawnError::Timeout { seconds: timeout.as_secs(), detail: None }),
             },
         };
+        let fail = |step: SpawnStep, message: String| SpawnFailed { step, message, began };
         let started = match started {
             Ok(started) => started,
-            Err(err) => return self.fail_spawn(&key, SpawnStep::Starting, err.to_string(), &progress, &cancel).await,
+            Err(err) => {
+                return self
+                    .fail_spawn(&key, fail(SpawnStep::Starting, err.to_string()), &progress, &cancel, permit)
+                    .await;
+            }
         };
         if cancel.is_cancelled() {
             return;
         }
         if let Err(err) = self.record_started(&key, &started).await {
-            return self.fail_spawn(&key, SpawnStep::Starting, err.to_string(), &progress, &cancel).await;
+            return self
+                .fail_spawn(&key, fail(SpawnStep::RecordingStart, err.to_string()), &progress, &cancel, permit)
+                .await;
         }
         let prefix = self.inner.settings.layout.server_url(&key.user, &key.server);
         let http_timeout = self.inner.settings.http_timeout;
@@ -352,7 +445,7 @@ impl Hub {
             result = wait_for_http(&started.url, &prefix, http_timeout) => result,
         };
         if let Err(message) = up {
-            return self.fail_spawn(&key, SpawnStep::WaitingHttp, message, &progress, &cancel).await;
+            return self.fail_spawn(&key, fail(SpawnStep::WaitingHttp, message), &progress, &cancel, permit).await;
         }
         self.set_phase(&key, Phase::Spawning(SpawnStep::AddingRoute));
         let mut data = serde_json::Map::new();
@@ -363,30 +456,25 @@ impl Hub {
             result = self.proxy_add_route(&prefix, &started.url, data) => result,
         };
         if let Err(err) = routed {
-            return self
-                .fail_spawn(
-                    &key,
-                    SpawnStep::AddingRoute,
-                    format!("could not add the proxy route: {err}"),
-                    &progress,
-                    &cancel,
-                )
-                .await;
+            let message = format!("could not add the proxy route: {err}");
+            return self.fail_spawn(&key, fail(SpawnStep::AddingRoute, message), &progress, &cancel, permit).await;
         }
         // Ready: persist, then show.
-        let gate = self.gate().await;
-        if cancel.is_cancelled() {
-            return;
-        }
         let now = self.now();
-        let row = self.read().user(&key.user).and_then(|e| e.servers.get(&key.server)).map(|e| e.server.clone());
-        let Some(mut row) = row else { return };
-        row.pending = None;
-        if let Err(err) = self.inner.store.save_server(&row).await {
-            drop(gate);
-            return self.fail_spawn(&key, SpawnStep::AddingRoute, err.to_string(), &progress, &cancel).await;
-        }
         {
+            let _gate = self.user_gate(&key.user).await;
+            if cancel.is_cancelled() {
+                return;
+            }
+            let row = self.read().user(&key.user).and_then(|e| e.servers.get(&key.server)).map(|e| e.server.clone());
+            let Some(mut row) = row else { return };
+            row.pending = None;
+            if let Err(err) = self.inner.store.save_server(&row).await {
+                drop(_gate);
+                return self
+                    .fail_spawn(&key, fail(SpawnStep::MarkingReady, err.to_string()), &progress, &cancel, permit)
+                    .await;
+            }
             let mut state = self.write();
             if let Some(slot) = state.user_mut(&key.user).and_then(|e| e.servers.get_mut(&key.server)) {
                 slot.server = row;
@@ -394,7 +482,6 @@ impl Hub {
             }
             state.reindex_user(key.user_id);
         }
-        drop(gate);
         if let Ok(mut cancels) = self.inner.spawn_cancels.lock() {
             cancels.remove(&key.server_id);
         }
@@ -408,19 +495,20 @@ impl Hub {
         )
         .await;
         self.inner.consecutive_failures.store(0, std::sync::atomic::Ordering::Relaxed);
-        self.inner.metrics.spawn_finished("success", began.elapsed());
+        self.inner.metrics.spawn_finished("success", "", began.elapsed());
+        self.inner.slots.record_duration(began.elapsed());
         tracing::info!(user = %key.user, server = %key.server, seconds = began.elapsed().as_secs_f64(), "server ready");
         progress.finish(SpawnOutcome::Ready { url: prefix });
     }
 
     async fn record_started(&self, key: &ServerKey, started: &Started) -> HubResult<()> {
-        let _gate = self.gate().await;
-        let row = self.read().user(&key.user).and_then(|e| e.servers.get(&key.server)).map(|e| e.server.clone());
-        let Some(mut row) = row else { return Err(HubError::NotFound("server vanished during spawn".into())) };
-        row.url = Some(started.url.clone());
-        row.state = started.state.clone();
-        self.inner.store.save_server(&row).await?;
         {
+            let _gate = self.user_gate(&key.user).await;
+            let row = self.read().user(&key.user).and_then(|e| e.servers.get(&key.server)).map(|e| e.server.clone());
+            let Some(mut row) = row else { return Err(HubError::NotFound("server vanished during spawn".into())) };
+            row.url = Some(started.url.clone());
+            row.state = started.state.clone();
+            self.inner.store.save_server(&row).await?;
             let mut state = self.write();
             if let Some(slot) = state.user_mut(&key.user).and_then(|e| e.servers.get_mut(&key.server)) {
                 slot.server = row;
@@ -448,21 +536,26 @@ impl Hub {
         }
     }
 
+    /// Undoes a spawn that failed at `failure.step`: route (if one may have
+    /// been added), the spawner's resources, credentials and the row's
+    /// running state; records why, with the step, in the log, the event
+    /// log, the progress stream and the spawn-duration metric.
     async fn fail_spawn(
         &self,
         key: &ServerKey,
-        step: SpawnStep,
-        message: String,
+        failure: SpawnFailed,
         progress: &crate::progress::ProgressLog,
         cancel: &CancellationToken,
+        permit: SlotPermit,
     ) {
         if cancel.is_cancelled() {
             // A stop took over; it cleans up.
             return;
         }
-        tracing::warn!(user = %key.user, server = %key.server, error = %message, "spawn failed");
+        let SpawnFailed { step, message, began } = failure;
+        tracing::warn!(user = %key.user, server = %key.server, step = step.as_str(), error = %message, "spawn failed");
         let prefix = self.inner.settings.layout.server_url(&key.user, &key.server);
-        if step == SpawnStep::AddingRoute
+        if matches!(step, SpawnStep::AddingRoute | SpawnStep::MarkingReady)
             && let Err(err) = self.proxy_delete_route(&prefix).await
         {
             tracing::warn!(error = %err, "could not remove route after failed spawn");
@@ -475,12 +568,9 @@ impl Hub {
             tracing::warn!(error = %err, "cleanup stop after failed spawn failed");
         }
         let now = self.now();
-        let _ = self.clear_server(key, now, None).await;
-        {
-            let mut state = self.write();
-            if let Some(slot) = state.user_mut(&key.user).and_then(|e| e.servers.get_mut(&key.server)) {
-                slot.last_failure = Some(SpawnFailure { message: message.clone(), at: now });
-            }
+        let cleared = self.clear_server(key, now, None).await;
+        if let Some(slot) = self.write().user_mut(&key.user).and_then(|e| e.servers.get_mut(&key.server)) {
+            slot.last_failure = Some(SpawnFailure { message: message.clone(), at: now });
         }
         if let Ok(mut cancels) = self.inner.spawn_cancels.lock() {
             cancels.remove(&key.server_id);
@@ -491,37 +581,78 @@ impl Hub {
             &key.server,
             ServerEventKind::Failed,
             now,
-            json!({"reason": message}),
+            json!({"reason": message, "step": step.as_str()}),
         )
         .await;
-        self.inner.metrics.spawn_finished("failure", Duration::ZERO);
-        progress.finish(SpawnOutcome::Failed { message: format!("Spawn failed: {message}") });
+        self.inner.metrics.spawn_finished("failure", step.as_str(), began.elapsed());
+        // JupyterHub's wording first (clients match on it), then the step.
+        progress.finish(SpawnOutcome::Failed { message: format!("Spawn failed: {message} (step: {step})") });
+        // The spawn is over: its slot goes to the next in line now, even if
+        // the database still has to catch up below.
+        drop(permit);
         let failures = self.inner.consecutive_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
         let limit = self.inner.settings.consecutive_failure_limit;
         if limit > 0 && failures >= limit {
             tracing::error!(failures, "consecutive spawn failure limit reached; shutting down like JupyterHub");
             self.inner.shutdown.cancel();
         }
+        if let Err(err) = cleared {
+            // The database still says "spawning", so memory does too (nothing
+            // is shown that is not persisted); retried until it takes.
+            tracing::error!(user = %key.user, server = %key.server, error = %err,
+                "could not record the failed spawn; retrying");
+            if let Err(err) = self.clear_until_done(key, now, None).await {
+                tracing::error!(user = %key.user, server = %key.server, error = %err, "gave up clearing the failed spawn");
+            }
+        }
+    }
+
+    /// [`Hub::clear_server`], retried with backoff while the database fails
+    /// (a restarting PostgreSQL), until it takes or the hub shuts down.
+    async fn clear_until_done(
+        &self,
+        key: &ServerKey,
+        now: jhub_core::Timestamp,
+        remove: Option<bool>,
+    ) -> HubResult<()> {
+        let mut delay = Duration::from_millis(100);
+        loop {
+            match self.clear_server(key, now, remove).await {
+                Err(HubError::Store(err)) if !err.is_conflict() && !err.is_not_found() => {
+                    tracing::warn!(user = %key.user, server = %key.server, error = %err, retry_in = ?delay,
+                        "could not record the stopped server; will retry");
+                    tokio::select! {
+                        _ = self.inner.shutdown.cancelled() => return Err(HubError::Store(err)),
+                        _ = tokio::time::sleep(delay) => {}
+                    }
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+                other => return other,
+            }
+        }
     }
 
     /// Marks a server stopped in the store and in memory, revoking its
     /// credentials. `remove` deletes the row too (named servers).
     async fn clear_server(&self, key: &ServerKey, now: jhub_core::Timestamp, remove: Option<bool>) -> HubResult<()> {
-        let _gate = self.gate().await;
         let client_id = server_oauth_client_id(&key.user, &key.server);
-        self.inner.store.delete_client(&client_id).await?;
-        let row = self.read().user(&key.user).and_then(|e| e.servers.get(&key.server)).map(|e| e.server.clone());
-        let remove = remove.unwrap_or(false);
-        if let Some(mut row) = row {
-            if remove {
-                self.inner.store.delete_server(row.id).await?;
-            } else {
+        {
+            let _gate = self.user_gate(&key.user).await;
+            let row = self.read().user(&key.user).and_then(|e| e.servers.get(&key.server)).map(|e| e.server.clone());
+            let remove = remove.unwrap_or(false);
+            let Some(mut row) = row else { return Ok(()) };
+            if !remove {
                 row.started = None;
                 row.url = None;
                 row.pending = None;
                 row.last_activity = Some(now);
-                self.inner.store.save_server(&row).await?;
             }
+            // Client (and by cascade every token it issued) and the row: one
+            // transaction.
+            self.inner
+                .store
+                .write_stop(&StopWrite { client_id: client_id.clone(), server: row.clone(), remove })
+                .await?;
             let mut state = self.write();
             state.oauth_clients.remove(&client_id);
             if let Some(entry) = state.user_mut(&key.user) {
@@ -590,7 +721,7 @@ impl Hub {
         }
         let now = self.now();
         {
-            let _gate = self.gate().await;
+            let _gate = self.user_gate(user).await;
             let row = self.read().user(user).and_then(|e| e.servers.get(server)).map(|e| e.server.clone());
             if let Some(mut row) = row {
                 row.pending = Some(Pending::Stop);
@@ -653,36 +784,44 @@ impl Hub {
             // Not gone: keep it running and routed so nothing is half-stopped.
             tracing::error!(user = %key.user, server = %key.server, error = %message, "stop failed; will retry");
             self.inner.metrics.stop_finished("failure", began.elapsed());
-            let _gate = self.gate().await;
-            let row = self.read().user(&key.user).and_then(|e| e.servers.get(&key.server)).map(|e| e.server.clone());
-            if let Some(mut row) = row {
-                row.pending = None;
-                if let Err(err) = self.inner.store.save_server(&row).await {
-                    tracing::error!(error = %err, "could not record failed stop");
-                }
-                let running = row.url.is_some();
-                let target = row.url.clone();
-                {
-                    let mut state = self.write();
-                    if let Some(slot) = state.user_mut(&key.user).and_then(|e| e.servers.get_mut(&key.server)) {
-                        slot.server = row;
-                        slot.phase = if running { Phase::Running } else { Phase::Stopped };
+            // Persist and show "running again" under the user's lock, then
+            // restore the route with no lock held: a hanging proxy must not
+            // hold up anyone else's writes.
+            let target = {
+                let _gate = self.user_gate(&key.user).await;
+                let row =
+                    self.read().user(&key.user).and_then(|e| e.servers.get(&key.server)).map(|e| e.server.clone());
+                match row {
+                    Some(mut row) => {
+                        row.pending = None;
+                        if let Err(err) = self.inner.store.save_server(&row).await {
+                            tracing::error!(error = %err, "could not record failed stop");
+                        }
+                        let running = row.url.is_some();
+                        let target = row.url.clone();
+                        let mut state = self.write();
+                        if let Some(slot) = state.user_mut(&key.user).and_then(|e| e.servers.get_mut(&key.server)) {
+                            slot.server = row;
+                            slot.phase = if running { Phase::Running } else { Phase::Stopped };
+                        }
+                        state.reindex_user(key.user_id);
+                        target
                     }
-                    state.reindex_user(key.user_id);
+                    None => None,
                 }
-                if let Some(target) = target {
-                    let mut data = serde_json::Map::new();
-                    data.insert("user".into(), Value::String(key.user.clone()));
-                    data.insert("server_name".into(), Value::String(key.server.clone()));
-                    if let Err(err) = self.proxy_add_route(&prefix, &target, data).await {
-                        tracing::warn!(error = %err, "could not restore route after failed stop");
-                    }
+            };
+            if let Some(target) = target {
+                let mut data = serde_json::Map::new();
+                data.insert("user".into(), Value::String(key.user.clone()));
+                data.insert("server_name".into(), Value::String(key.server.clone()));
+                if let Err(err) = self.proxy_add_route(&prefix, &target, data).await {
+                    tracing::warn!(error = %err, "could not restore route after failed stop");
                 }
             }
             return Err(message);
         }
         let now = self.now();
-        if let Err(err) = self.clear_server(key, now, Some(remove)).await {
+        if let Err(err) = self.clear_until_done(key, now, Some(remove)).await {
             return Err(err.to_string());
         }
         if remove && let Err(err) = self.inner.spawner.delete_forever(&key.user, &key.server, &state_json).await {

@@ -331,6 +331,8 @@ pub struct Metrics {
     pub cull_sweep_seconds: Family,
     pub proxy_restarts_detected: Family,
     pub user_storage_used_bytes: Family,
+    pub spawn_queue_length: Family,
+    pub spawn_queue_wait: Family,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -512,6 +514,20 @@ impl Metrics {
                 &["user"],
                 Kind::Gauge,
             ),
+            spawn_queue_length: Family::new(
+                c,
+                "jhub_spawn_queue_length",
+                "Spawns waiting in the spawn queue for a concurrent_spawn_limit slot",
+                &[],
+                Kind::Gauge,
+            ),
+            spawn_queue_wait: Family::new(
+                c,
+                "jhub_spawn_queue_wait_seconds",
+                "Time spawns waited in the spawn queue before starting",
+                &[],
+                h(SPAWN_BUCKETS),
+            ),
         };
         // The series JupyterHub creates at import time, so dashboards and
         // `rate()` see zeros from the start rather than nothing.
@@ -551,10 +567,12 @@ impl Metrics {
         m.event_loop_interval.histogram(&[]);
         m.cull_sweep_seconds.gauge(&[]);
         m.proxy_restarts_detected.counter(&[]);
+        m.spawn_queue_length.gauge(&[]);
+        m.spawn_queue_wait.histogram(&[]);
         m
     }
 
-    fn families(&self) -> [&Family; 23] {
+    fn families(&self) -> [&Family; 25] {
         [
             &self.request_duration,
             &self.spawn_duration,
@@ -579,6 +597,8 @@ impl Metrics {
             &self.cull_sweep_seconds,
             &self.proxy_restarts_detected,
             &self.user_storage_used_bytes,
+            &self.spawn_queue_length,
+            &self.spawn_queue_wait,
         ]
     }
 
@@ -586,10 +606,10 @@ impl Metrics {
         self.spawn_duration.histogram(&["failure", "throttled"]).observe(0.0);
     }
 
-    pub(crate) fn spawn_finished(&self, status: &str, took: Duration) {
-        // JupyterHub records a failed spawn under reason "" unless the
-        // spawner names one (SpawnException.reason).
-        self.spawn_duration.histogram(&[status, ""]).observe_duration(took);
+    /// `reason` is "" on success (as in JupyterHub) and the failed step's
+    /// label (`jhub_core::spawn::SpawnStep::as_str`) on failure.
+    pub(crate) fn spawn_finished(&self, status: &str, reason: &str, took: Duration) {
+        self.spawn_duration.histogram(&[status, reason]).observe_duration(took);
     }
 
     pub(crate) fn stop_finished(&self, status: &str, took: Duration) {

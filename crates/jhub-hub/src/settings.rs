@@ -53,6 +53,12 @@ pub struct HubSettings {
     pub named_server_limit_per_user: u32,
     /// 0 = unlimited (JupyterHub default 100, z2jh 64).
     pub concurrent_spawn_limit: u32,
+    /// Past `concurrent_spawn_limit`, spawns wait in a fair FIFO instead of
+    /// being refused (`hub.config.JhubSpawnQueue.enabled`, default on).
+    pub spawn_queue_enabled: bool,
+    /// Places in the spawn queue; past it, 429 as JupyterHub
+    /// (`hub.config.JhubSpawnQueue.max_length`).
+    pub spawn_queue_max_length: usize,
     /// 0 = unlimited.
     pub active_server_limit: u32,
     /// Bound on `Spawner.start` (z2jh `singleuser.startTimeout`, 300).
@@ -123,6 +129,8 @@ impl HubSettings {
             allow_named_servers: false,
             named_server_limit_per_user: 0,
             concurrent_spawn_limit: 100,
+            spawn_queue_enabled: true,
+            spawn_queue_max_length: 1000,
             active_server_limit: 0,
             start_timeout: Duration::from_secs(60),
             http_timeout: Duration::from_secs(30),

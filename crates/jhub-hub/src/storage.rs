@@ -181,8 +181,8 @@ impl Hub {
         }
         let _mark = RestoreMark { service, user: user.to_string() };
         let owner = {
-            // Under the write gate: no spawn can be between its check and its write.
-            let _gate = self.gate().await;
+            // Under the user's write lock: no spawn can be between its check and its write.
+            let _gate = self.user_gate(user).await;
             let (owner, active) = self.storage_owner(user)?;
             if active {
                 return Err(HubError::Conflict(format!(

@@ -22,7 +22,7 @@ impl Hub {
     /// Creates one user. `Conflict` if the name exists.
     pub async fn create_user(&self, name: &str, admin: bool) -> HubResult<User> {
         validate_username(name).map_err(|e| HubError::Invalid(e.to_string()))?;
-        let _gate = self.gate().await;
+        let _gate = self.user_gate(name).await;
         if self.read().user(name).is_some() {
             return Err(HubError::Conflict(format!("User {name} already exists")));
         }
@@ -40,7 +40,7 @@ impl Hub {
         for name in names {
             validate_username(name).map_err(|e| HubError::Invalid(e.to_string()))?;
         }
-        let _gate = self.gate().await;
+        let _gate = self.structure_gate().await;
         let mut seen = BTreeSet::new();
         let fresh: Vec<NewUser> = {
             let state = self.read();
@@ -80,7 +80,7 @@ impl Hub {
     }
 
     pub async fn set_admin(&self, name: &str, admin: bool) -> HubResult<()> {
-        let _gate = self.gate().await;
+        let _gate = self.user_gate(name).await;
         let id = self.read().user(name).map(|e| e.user.id).ok_or_else(|| Hub::not_found_user(name))?;
         self.inner.store.set_admin(id, admin).await?;
         let mut state = self.write();
@@ -93,7 +93,7 @@ impl Hub {
 
     pub async fn rename_user(&self, name: &str, new_name: &str) -> HubResult<()> {
         validate_username(new_name).map_err(|e| HubError::Invalid(e.to_string()))?;
-        let _gate = self.gate().await;
+        let _gate = self.structure_gate().await;
         let (id, busy) = {
             let state = self.read();
             if state.user(new_name).is_some() {
@@ -120,7 +120,7 @@ impl Hub {
 
     /// Stores (already encrypted) auth state; `None` clears it.
     pub async fn set_auth_state(&self, name: &str, encrypted: Option<Vec<u8>>) -> HubResult<()> {
-        let _gate = self.gate().await;
+        let _gate = self.user_gate(name).await;
         let id = self.read().user(name).map(|e| e.user.id).ok_or_else(|| Hub::not_found_user(name))?;
         self.inner.store.set_auth_state(id, encrypted.as_deref()).await?;
         if let Some(entry) = self.write().users.get_mut(&id) {
@@ -130,7 +130,7 @@ impl Hub {
     }
 
     pub async fn set_user_info(&self, name: &str, info: Option<Value>) -> HubResult<()> {
-        let _gate = self.gate().await;
+        let _gate = self.user_gate(name).await;
         let id = self.read().user(name).map(|e| e.user.id).ok_or_else(|| Hub::not_found_user(name))?;
         self.inner.store.set_user_info(id, info.as_ref()).await?;
         if let Some(entry) = self.write().users.get_mut(&id) {
@@ -141,7 +141,7 @@ impl Hub {
 
     /// New login cookie id: every browser of the user is logged out.
     pub async fn rotate_cookie_id(&self, name: &str) -> HubResult<()> {
-        let _gate = self.gate().await;
+        let _gate = self.user_gate(name).await;
         let (id, old) = self
             .read()
             .user(name)
@@ -188,7 +188,7 @@ impl Hub {
                 tracing::warn!(user = name, server = %server, error = %err, "could not delete server resources");
             }
         }
-        let _gate = self.gate().await;
+        let _gate = self.structure_gate().await;
         self.inner.store.delete_user(id).await?;
         let mut state = self.write();
         state.remove_user(id);
@@ -215,7 +215,7 @@ impl Hub {
         if name.is_empty() || name.chars().any(char::is_control) || name.len() > 255 {
             return Err(HubError::Invalid(format!("Invalid group name: {name:?}")));
         }
-        let _gate = self.gate().await;
+        let _gate = self.structure_gate().await;
         let member_ids = {
             let state = self.read();
             if state.group(name).is_some() {
@@ -247,7 +247,7 @@ impl Hub {
     }
 
     pub async fn delete_group(&self, name: &str) -> HubResult<()> {
-        let _gate = self.gate().await;
+        let _gate = self.structure_gate().await;
         let id = self
             .read()
             .group(name)
@@ -271,7 +271,7 @@ impl Hub {
     }
 
     pub async fn add_group_members(&self, name: &str, members: &[String]) -> HubResult<()> {
-        let _gate = self.gate().await;
+        let _gate = self.structure_gate().await;
         let (group_id, ids) = {
             let state = self.read();
             let group = state.group(name).ok_or_else(|| HubError::NotFound(format!("No such group: {name}")))?;
@@ -292,7 +292,7 @@ impl Hub {
     }
 
     pub async fn remove_group_members(&self, name: &str, members: &[String]) -> HubResult<()> {
-        let _gate = self.gate().await;
+        let _gate = self.structure_gate().await;
         let (group_id, ids) = {
             let state = self.read();
             let group = state.group(name).ok_or_else(|| HubError::NotFound(format!("No such group: {name}")))?;
@@ -383,7 +383,7 @@ impl Hub {
     }
 
     pub async fn set_group_properties(&self, name: &str, properties: Value) -> HubResult<()> {
-        let _gate = self.gate().await;
+        let _gate = self.structure_gate().await;
         let id = self
             .read()
             .group(name)
@@ -430,7 +430,7 @@ impl Hub {
         info: Value,
         oauth_redirect_uri: Option<String>,
     ) -> HubResult<()> {
-        let _gate = self.gate().await;
+        let _gate = self.structure_gate().await;
         let client_id = oauth_redirect_uri.as_ref().map(|_| format!("service-{name}"));
         // A service's OAuth client secret is its API token (JupyterHub
         // `Service.oauth_client_secret`); without one it cannot log users in.
@@ -504,7 +504,7 @@ impl Hub {
 
     /// Deletes a runtime-created service; config services cannot be deleted.
     pub async fn delete_service(&self, name: &str) -> HubResult<()> {
-        let _gate = self.gate().await;
+        let _gate = self.structure_gate().await;
         let (id, from_config) = self
             .read()
             .service(name)
@@ -589,7 +589,7 @@ impl Hub {
                     }
                 }
             }
-            let _gate = self.gate().await;
+            let _gate = self.structure_gate().await;
             let scopes = self
                 .inner
                 .rbac

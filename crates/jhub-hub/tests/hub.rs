@@ -141,7 +141,7 @@ async fn refusals_and_failures() {
     *f.spawner.fail_with.lock().unwrap() = Some("image not found".into());
     let mut ticket = f.hub.spawn(SpawnCommand { user: "bob".into(), ..Default::default() }).await.unwrap();
     match ticket.wait(Duration::from_secs(10)).await {
-        Some(SpawnOutcome::Failed { message }) => assert_eq!(message, "Spawn failed: image not found"),
+        Some(SpawnOutcome::Failed { message }) => assert_eq!(message, "Spawn failed: image not found (step: starting)"),
         other => panic!("expected failure, got {other:?}"),
     }
     assert!(!f.proxy.targets().contains_key("/user/bob/"));
@@ -156,6 +156,8 @@ async fn refusals_and_failures() {
 async fn concurrent_spawn_limit_throttles_like_jupyterhub() {
     let mut s = settings();
     s.concurrent_spawn_limit = 1;
+    // JhubSpawnQueue.enabled: false — JupyterHub's plain 429.
+    s.spawn_queue_enabled = false;
     let store = Store::connect("sqlite::memory:").await.unwrap();
     let spawner = Arc::new(FakeSpawner::serving_after(Duration::from_millis(500)));
     let f = fixture_with(s, store, spawner, Arc::new(MemoryProxy::default()), start_clock()).await;

@@ -43,6 +43,9 @@ pub enum StoreError {
          or carry its data over with `jhub import-jupyterhub --from <JupyterHub's db_url>`"
     )]
     NotJhubDatabase { backend: &'static str },
+    /// A test made this write fail on purpose ([`crate::Store::fail_writes`]).
+    #[error("database error during {op}: injected failure")]
+    Injected { op: &'static str },
     /// The request is refused before touching the database.
     #[error("refused: {0}")]
     Refused(String),

@@ -63,6 +63,7 @@ fn page_bounds(from: Timestamp, after: Option<EventCursor>) -> (i64, i64, i64) {
 
 impl Store {
     pub async fn append_event(&self, event: &NewServerEvent) -> Result<ServerEvent, StoreError> {
+        self.fault("append event")?;
         let detail = json_text("event detail", &event.detail)?;
         let row: EventRow = with_pool!(self, |pool| sqlx::query_as(INSERT)
             .bind(event.user_id)

@@ -43,6 +43,7 @@ pub use jupyterhub::{
     SourceError, check_revision, jupyterhub_sqlite_path, read_jupyterhub,
 };
 pub use oauth::NewOAuthCode;
+pub use servers::{SpawnWrite, StopWrite};
 pub use services::NewService;
 pub use side_schema::{
     SchemaContents, SideSchema, drop_side_schema, ensure_side_schema, existing_side_schema, postgres_schema_contents,
@@ -155,6 +156,18 @@ async fn refuse_foreign_sqlite(url: &str) -> Result<(), StoreError> {
 #[derive(Clone)]
 pub struct Store {
     backend: Backend,
+    faults: std::sync::Arc<Faults>,
+}
+
+/// Decides whether a write operation (named as in [`StoreError::Injected`])
+/// fails on purpose; see [`Store::set_fault_hook`].
+pub type FaultHook = std::sync::Arc<dyn Fn(&'static str) -> bool + Send + Sync>;
+
+/// Write failures injected by tests (shared by every clone of a store).
+#[derive(Default)]
+struct Faults {
+    armed: std::sync::atomic::AtomicBool,
+    hook: std::sync::RwLock<Option<FaultHook>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -221,7 +234,7 @@ impl Store {
                 SqlitePoolOptions::new().max_connections(SQLITE_FILE_CONNECTIONS).connect_with(options).await
             }
             .map_err(|source| StoreError::Connect { backend, source })?;
-            Ok(Store { backend: Backend::Sqlite(pool) })
+            Ok(Store { backend: Backend::Sqlite(pool), faults: Default::default() })
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let backend = "postgres";
             let options = PgConnectOptions::from_str(url).map_err(|source| StoreError::ParseUrl { backend, source })?;
@@ -247,7 +260,7 @@ impl Store {
                 }
                 Err(source) => return Err(StoreError::Connect { backend, source }),
             };
-            Ok(Store { backend: Backend::Postgres(pool) })
+            Ok(Store { backend: Backend::Postgres(pool), faults: Default::default() })
         } else {
             Err(StoreError::UnsupportedUrl)
         }
@@ -321,6 +334,38 @@ impl Store {
             return Ok(Vec::new());
         }
         with_pool!(self, |pool| sqlx::query_scalar(VERSIONS).fetch_all(pool).await).map_err(StoreError::query(op))
+    }
+
+    /// Makes write operations fail with [`StoreError::Injected`] whenever
+    /// `hook(op)` says so (`op`: `"write spawn"`, `"save server"`,
+    /// `"write stop"`, `"append event"`); `None` lets every write through.
+    /// For tests of what callers do when the database refuses a write.
+    pub fn set_fault_hook(&self, hook: Option<FaultHook>) {
+        let armed = hook.is_some();
+        *self.faults.hook.write().unwrap_or_else(|p| p.into_inner()) = hook;
+        self.faults.armed.store(armed, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Makes the named write operations fail until [`Store::clear_faults`].
+    pub fn fail_writes(&self, ops: &'static [&'static str]) {
+        self.set_fault_hook(Some(std::sync::Arc::new(move |op| ops.contains(&op))));
+    }
+
+    /// Lets every write through again.
+    pub fn clear_faults(&self) {
+        self.set_fault_hook(None);
+    }
+
+    /// Fails `op` when a test armed it; one atomic load otherwise.
+    pub(crate) fn fault(&self, op: &'static str) -> Result<(), StoreError> {
+        if !self.faults.armed.load(std::sync::atomic::Ordering::Relaxed) {
+            return Ok(());
+        }
+        let hook = self.faults.hook.read().unwrap_or_else(|p| p.into_inner()).clone();
+        match hook {
+            Some(hook) if hook(op) => Err(StoreError::Injected { op }),
+            _ => Ok(()),
+        }
     }
 
     /// Closes every connection; later calls fail. An in-memory database is gone afterwards.

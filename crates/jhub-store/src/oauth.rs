@@ -24,7 +24,7 @@ pub struct NewOAuthCode {
     pub code_challenge_method: Option<String>,
 }
 
-const UPSERT_CLIENT: &str = concat!(
+pub(crate) const UPSERT_CLIENT: &str = concat!(
     "INSERT INTO oauth_clients (",
     client_cols!(),
     ") VALUES ($1, $2, $3, $4, $5) ",
@@ -32,7 +32,7 @@ const UPSERT_CLIENT: &str = concat!(
     "secret_hashed = excluded.secret_hashed, redirect_uri = excluded.redirect_uri, ",
     "allowed_scopes = excluded.allowed_scopes"
 );
-const DELETE_CLIENT: &str = "DELETE FROM oauth_clients WHERE identifier = $1";
+pub(crate) const DELETE_CLIENT: &str = "DELETE FROM oauth_clients WHERE identifier = $1";
 const CLIENT: &str = concat!("SELECT ", client_cols!(), " FROM oauth_clients WHERE identifier = $1");
 const INSERT_CODE: &str = concat!(
     "INSERT INTO oauth_codes (client_id, code_hashed, prefix, user_id, scopes, redirect_uri, session_id, expires_at, ",

@@ -24,7 +24,7 @@ pub struct NewToken {
     pub scopes: Vec<String>,
 }
 
-const INSERT: &str = concat!(
+pub(crate) const INSERT: &str = concat!(
     "INSERT INTO api_tokens (user_id, service_id, hashed, prefix, client_id, session_id, created, expires_at, note, ",
     "scopes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING ",
     token_cols!()
@@ -45,14 +45,14 @@ const DELETE_FOR_CLIENT_USER: &str = "DELETE FROM api_tokens WHERE client_id = $
 const DELETE_FOR_CLIENT_SERVICE: &str = "DELETE FROM api_tokens WHERE client_id = $1 AND service_id = $2";
 const PURGE_EXPIRED: &str = "DELETE FROM api_tokens WHERE expires_at < $1";
 
-fn owner_ids(owner: TokenOwner) -> (Option<i64>, Option<i64>) {
+pub(crate) fn owner_ids(owner: TokenOwner) -> (Option<i64>, Option<i64>) {
     match owner {
         TokenOwner::User(id) => (Some(id), None),
         TokenOwner::Service(id) => (None, Some(id)),
     }
 }
 
-fn describe(owner: TokenOwner) -> String {
+pub(crate) fn describe(owner: TokenOwner) -> String {
     match owner {
         TokenOwner::User(id) => format!("user {id}"),
         TokenOwner::Service(id) => format!("service {id}"),

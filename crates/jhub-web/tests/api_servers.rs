@@ -404,3 +404,36 @@ async fn progress_stream_keeps_the_connection_alive_every_8_seconds() {
     assert!(keepalives[0] < Duration::from_secs(1));
     assert!(keepalives[1] >= Duration::from_millis(7900), "{keepalives:?}");
 }
+
+/// Past `concurrent_spawn_limit` a spawn waits in the spawn queue: the API
+/// answers 202 at once (not after `slow_spawn_timeout`), the progress stream
+/// shows the position, and the spawn starts when the slot frees.
+#[tokio::test]
+async fn queued_spawns_answer_202_and_stream_their_position() {
+    let spawner = Arc::new(FakeSpawner::serving_after(Duration::from_millis(1500)));
+    let hub = common::start_opts(common::Options { spawner: Some(spawner), ..Default::default() }, |hub, web| {
+        hub.concurrent_spawn_limit = 1;
+        web.slow_spawn_timeout = Duration::from_secs(5);
+    })
+    .await;
+    hub.hub.create_users(&["ada".into(), "bo".into()], false).await.unwrap();
+    let began = std::time::Instant::now();
+    let command = jhub_hub::SpawnCommand { user: "ada".into(), ..Default::default() };
+    let first = hub.hub.spawn(command).await.unwrap();
+    assert!(!first.queued);
+    let queued_at = std::time::Instant::now();
+    let (status, _, body) = raw(&hub, Method::POST, "/users/bo/server", None).await;
+    assert_eq!((status, body.as_str()), (202, ""));
+    assert!(queued_at.elapsed() < Duration::from_secs(1), "a queued spawn answers at once");
+    let (_, user) = hub.admin(Method::GET, "/users/bo", None).await;
+    assert_eq!(user["pending"], "spawn");
+    let response = hub.req(Method::GET, "/users/bo/server/progress", &hub.admin_token).send().await.unwrap();
+    let mut text = String::new();
+    let mut stream = response.bytes_stream();
+    while let Some(chunk) = tokio::time::timeout(Duration::from_secs(20), stream.next()).await.unwrap() {
+        text.push_str(std::str::from_utf8(&chunk.unwrap()).unwrap());
+    }
+    assert!(text.contains("Waiting in the spawn queue: position 1 of 1"), "{text}");
+    assert!(text.contains("\"ready\":true"), "{text}");
+    assert!(began.elapsed() >= Duration::from_millis(2900), "bo started only after ada's slot freed");
+}

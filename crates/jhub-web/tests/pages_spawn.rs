@@ -209,7 +209,10 @@ async fn refusals_rerender_the_form_with_the_message() {
 async fn throttled_spawns_show_429_with_retry_after() {
     let hub = start(
         Opts::default()
-            .configure(|s, _| s.concurrent_spawn_limit = 1)
+            .configure(|s, _| {
+                s.concurrent_spawn_limit = 1;
+                s.spawn_queue_enabled = false;
+            })
             .spawner(FakeSpawner::serving_after(Duration::from_secs(3))),
     )
     .await;

@@ -165,6 +165,8 @@ pub fn hub_settings(config: &HubConfig) -> anyhow::Result<HubSettings> {
     settings.allow_named_servers = hub.allow_named_servers;
     settings.named_server_limit_per_user = u32::try_from(hub.named_server_limit_per_user).unwrap_or(u32::MAX);
     settings.concurrent_spawn_limit = u32::try_from(hub.concurrent_spawn_limit).unwrap_or(u32::MAX);
+    settings.spawn_queue_enabled = hub.spawn_queue_enabled;
+    settings.spawn_queue_max_length = usize::try_from(hub.spawn_queue_max_length).unwrap_or(usize::MAX);
     settings.active_server_limit = u32::try_from(hub.active_server_limit).unwrap_or(u32::MAX);
     settings.start_timeout = Duration::from_secs(config.spawner.start_timeout);
     settings.http_timeout = Duration::from_secs(config.spawner.http_timeout);

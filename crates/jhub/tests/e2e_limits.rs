@@ -19,7 +19,8 @@ async fn spawn_limits_answer_429_with_the_reason_on_the_spawn_page() {
     let Some(_) = tool("JHUB_CHP") else { return };
     let Some(singleuser) = tool("JHUB_SINGLEUSER5") else { return };
     // One spawn at a time, two servers in all; image pulls slow enough to overlap two spawns.
-    let values = "hub:\n  concurrentSpawnLimit: 1\n  activeServerLimit: 2\n";
+    // The spawn queue is switched off: this is JupyterHub's plain 429.
+    let values = "hub:\n  concurrentSpawnLimit: 1\n  activeServerLimit: 2\n  config:\n    JhubSpawnQueue:\n      enabled: false\n";
     let delays = Delays { pull: Duration::from_millis(2_500), ..Delays::default() };
     let stack = Stack::start(StackConfig::new("limits", &singleuser).delays(delays).values(values)).await;
     let api = stack.api();

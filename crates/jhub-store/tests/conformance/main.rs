@@ -33,6 +33,7 @@ conformance! {
     crate::groups_roles::roles_lifecycle => roles_lifecycle,
     crate::servers_services::servers_lifecycle => servers_lifecycle,
     crate::servers_services::services_upsert_and_delete => services_upsert_and_delete,
+    crate::servers_services::spawn_and_stop_writes_are_atomic => spawn_and_stop_writes_are_atomic,
     crate::tokens::lookup_and_expiry => tokens_lookup_and_expiry,
     crate::tokens::jupyterhub_hash_verifies => token_hashed_by_jupyterhub_verifies,
     crate::tokens::delete_by_session_client_owner => tokens_delete_by_session_client_owner,

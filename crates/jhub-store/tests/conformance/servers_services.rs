@@ -117,3 +117,102 @@ pub async fn services_upsert_and_delete(s: Store) {
     assert!(snap.services.is_empty());
     assert!(snap.role_holders.is_empty());
 }
+
+fn spawn_write(user_id: i64, secret: &str, existing: Option<jhub_core::model::Server>) -> jhub_store::SpawnWrite {
+    let create = existing.is_none();
+    let mut server = existing.unwrap_or(jhub_core::model::Server {
+        id: 0,
+        user_id,
+        name: String::new(),
+        display_name: String::new(),
+        started: None,
+        last_activity: None,
+        state: json!({}),
+        user_options: json!({}),
+        url: None,
+        pending: None,
+    });
+    server.started = Some(at(20));
+    server.last_activity = Some(at(20));
+    server.user_options = json!({"profile": "cpu"});
+    server.pending = Some(Pending::Spawn);
+    let client = jhub_core::model::OAuthClient {
+        identifier: "jupyterhub-user-a".into(),
+        description: "Server at /user/a/".into(),
+        secret_hashed: Some("h".into()),
+        redirect_uri: "/user/a/oauth_callback".into(),
+        allowed_scopes: vec!["access:servers!server=a/".into()],
+    };
+    let mut token = token(TokenOwner::User(user_id), secret);
+    token.client_id = client.identifier.clone();
+    jhub_store::SpawnWrite { server, create, client, token }
+}
+
+/// A spawn's rows (server, OAuth client, token) and a stop's are written
+/// all or nothing.
+pub async fn spawn_and_stop_writes_are_atomic(s: Store) {
+    let a = user(&s, "a").await;
+    let (server, stored_token) = s.write_spawn(&spawn_write(a.id, "first-secret-0001", None)).await.unwrap();
+    assert!(server.id > 0);
+    assert_eq!(stored_token.client_id, "jupyterhub-user-a");
+    let snap = s.load_snapshot().await.unwrap();
+    assert_eq!(snap.servers, vec![server.clone()]);
+    assert!(s.client("jupyterhub-user-a").await.unwrap().is_some());
+
+    // A second spawn whose token collides (with a hub token) fails as a
+    // whole: the deletion of the last run's client is rolled back too.
+    s.insert_token(&token(TokenOwner::User(a.id), "hub-secret-000001")).await.unwrap();
+    let mut clash = spawn_write(a.id, "hub-secret-000001", Some(server.clone()));
+    clash.server.user_options = json!({"profile": "gpu"});
+    assert_conflict(s.write_spawn(&clash).await);
+    assert_eq!(s.load_snapshot().await.unwrap().servers, vec![server.clone()], "row untouched");
+    assert!(s.client("jupyterhub-user-a").await.unwrap().is_some(), "old client kept");
+    assert_eq!(s.tokens_for_owner(TokenOwner::User(a.id)).await.unwrap().len(), 2, "old server token kept");
+
+    // A fresh spawn of an existing row replaces the client and its tokens.
+    let (again, _) = s.write_spawn(&spawn_write(a.id, "second-secret-002", Some(server.clone()))).await.unwrap();
+    assert_eq!(again.id, server.id);
+    let tokens = s.tokens_for_owner(TokenOwner::User(a.id)).await.unwrap();
+    let server_tokens: Vec<_> = tokens.iter().filter(|t| t.client_id == "jupyterhub-user-a").collect();
+    assert_eq!(server_tokens.len(), 1, "the last run's token went with its client");
+    assert_eq!(server_tokens[0].prefix, jhub_core::token::prefix("second-secret-002"));
+
+    // A new row whose token fails leaves no row behind.
+    let b = user(&s, "b").await;
+    let mut orphan = spawn_write(b.id, "hub-secret-000001", None);
+    orphan.client.identifier = "jupyterhub-user-b".into();
+    orphan.token.client_id = "jupyterhub-user-b".into();
+    assert_conflict(s.write_spawn(&orphan).await);
+    assert!(s.load_snapshot().await.unwrap().servers.iter().all(|x| x.user_id != b.id), "no half-made row");
+    assert!(s.client("jupyterhub-user-b").await.unwrap().is_none(), "no half-made client");
+
+    // Stop: client and tokens go, the row is saved stopped.
+    let mut stopped = again.clone();
+    stopped.pending = None;
+    stopped.started = None;
+    let write = jhub_store::StopWrite { client_id: "jupyterhub-user-a".into(), server: stopped.clone(), remove: false };
+    s.write_stop(&write).await.unwrap();
+    assert!(s.client("jupyterhub-user-a").await.unwrap().is_none());
+    let left = s.tokens_for_owner(TokenOwner::User(a.id)).await.unwrap();
+    assert!(left.iter().all(|t| t.client_id != "jupyterhub-user-a"), "server tokens revoked");
+    assert_eq!(s.load_snapshot().await.unwrap().servers, vec![stopped.clone()]);
+    // A stop of a row that is gone fails as a whole: nothing else changes.
+    let mut ghost = stopped.clone();
+    ghost.id += 1000;
+    s.write_spawn(&spawn_write(a.id, "third-secret-0003", Some(stopped.clone()))).await.unwrap();
+    let bad = jhub_store::StopWrite { client_id: "jupyterhub-user-a".into(), server: ghost, remove: false };
+    assert_not_found(s.write_stop(&bad).await);
+    assert!(s.client("jupyterhub-user-a").await.unwrap().is_some(), "client kept: the stop was rolled back");
+    // Remove deletes the row.
+    let remove = jhub_store::StopWrite { client_id: "jupyterhub-user-a".into(), server: stopped, remove: true };
+    s.write_stop(&remove).await.unwrap();
+    assert!(s.load_snapshot().await.unwrap().servers.is_empty());
+
+    // Injected faults fail the named write only, until cleared.
+    s.fail_writes(&["write spawn"]);
+    let err = s.write_spawn(&spawn_write(a.id, "fourth-secret-004", None)).await.unwrap_err();
+    assert!(matches!(err, jhub_store::StoreError::Injected { op: "write spawn" }), "{err:?}");
+    assert!(s.load_snapshot().await.unwrap().servers.is_empty());
+    s.clear_faults();
+    s.write_spawn(&spawn_write(a.id, "fourth-secret-004", None)).await.unwrap();
+}

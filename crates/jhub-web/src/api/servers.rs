@@ -243,7 +243,8 @@ pub async fn post(
         }
     }
     let mut ticket = app.hub.spawn(command).await?;
-    if ticket.already_pending {
+    // Pending already, or waiting in the spawn queue: nothing to wait for.
+    if ticket.already_pending || ticket.queued {
         return Ok(empty_text(StatusCode::ACCEPTED));
     }
     match ticket.wait(app.settings.slow_spawn_timeout).await {
