@@ -267,7 +267,12 @@ async function main() {
     await page.click("#save-properties");
     await waitStatus("Saved properties of e2e-team");
     // Re-read from the API: the page shows what the hub stored.
-    await until("properties re-read", async () => (await page.locator("#group-properties .prop-row").count()) === 2);
+    // The typed rows are already two (quota, note): wait for the re-render
+    // from the API, which lists keys sorted, so the values read below are the
+    // hub's and not what was typed.
+    await until("properties re-read", async () =>
+      (await page.locator("#group-properties .prop-row").count()) === 2 &&
+      (await page.locator("#group-properties .prop-row .prop-key").first().inputValue()) === "note");
     const props = await page.$$eval("#group-properties .prop-row", (rows) =>
       rows.map((r) => [r.querySelector(".prop-key").value, r.querySelector(".prop-value").value]));
     const members = await page.$$eval("#group-members li[data-member]", (items) => items.map((li) => li.dataset.member));
