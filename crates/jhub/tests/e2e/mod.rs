@@ -111,7 +111,13 @@ pub struct StackConfig {
 
 impl StackConfig {
     pub fn new(name: &str, singleuser: &str) -> Self {
-        Self { name: name.into(), singleuser: singleuser.into(), delays: Delays::default(), extra_values: None, kube_tweak: None }
+        Self {
+            name: name.into(),
+            singleuser: singleuser.into(),
+            delays: Delays::default(),
+            extra_values: None,
+            kube_tweak: None,
+        }
     }
     pub fn delays(mut self, delays: Delays) -> Self {
         self.delays = delays;
