@@ -2,7 +2,8 @@
 // (GitLab simulator), searches, sorts and pages through the users the caller seeded, adds two
 // users (keyboard only: Tab to the button, Enter), renames one and makes it admin, starts and
 // stops a user's server (the real jupyterhub-singleuser in a simulated pod) and reads its
-// profile, node and spawn events, creates a group, adds a member, sets properties, deletes the
+// profile, node and spawn events, resizes, snapshots and restores its volume (Storage section),
+// creates a group, adds a member, sets properties, deletes the
 // group and a user; then the same page on a phone-sized viewport.
 //
 // Driven by crates/jhub/tests/e2e_admin_browser.rs, which seeds `e2e-user-000`…`e2e-user-119`
@@ -246,6 +247,69 @@ async function main() {
     // The page's own watcher reports the end of the stop a moment after the
     // list shows it; wait for it so it cannot overwrite the next step's status.
     return { status: await waitStatus("e2e-user-007: stopped") };
+  });
+
+  await step("storage", async () => {
+    // e2e-user-007's volume outlives its stopped server: the Storage section shows the claim,
+    // resizes it (offline: the kubelet finishes at the next start), snapshots it and restores
+    // it from that snapshot.
+    await row("e2e-user-007").locator(".user-open").click();
+    await page.locator("#user-storage").waitFor({ state: "visible" });
+    const stats = async () => page.$$eval("#storage-stats > div", (boxes) =>
+      Object.fromEntries(boxes.map((b) => [b.querySelector("dt").textContent.trim(), b.querySelector("dd").textContent.trim()])));
+    const options = async () => page.$$eval("#storage-snapshots option", (os) => os.map((o) => o.value));
+    const before = await stats();
+    const resizeEnabled = await page.locator("#storage-resize").isEnabled();
+    const restoreEnabledBefore = await page.locator("#storage-restore").isEnabled();
+    await page.fill("#storage-capacity", "120Gi");
+    await page.click("#storage-resize");
+    const resizeStatus = await waitStatus("Resize of e2e-user-007's volume to 120Gi requested");
+    // The page re-reads the volume after the request; reopening re-reads it again until the
+    // simulated resizer has moved the claim to FileSystemResizePending.
+    const resized = await until("the resize pending on the stopped server's volume", async () => {
+      const now = await stats();
+      if (now.Requested === "120Gi" && now["Resize pending"] === "yes") return now;
+      await row("e2e-user-007").locator(".user-open").click();
+      return null;
+    }, stepTimeout, 500);
+    await page.click("#storage-snapshot");
+    const snapshotStatus = await waitStatus("Snapshot of e2e-user-007's volume requested");
+    const snapshots = await until("the snapshot in the list", async () => {
+      const names = await options();
+      return names.length === 1 ? names : null;
+    });
+    const restoreEnabled = await page.locator("#storage-restore").isEnabled();
+    const screenshot = await shot("storage");
+    // Restore needs the snapshot ready to use; the simulated snapshot controller is quick, but
+    // a refusal ("not ready to use yet") is retried rather than failing the journey.
+    const restoreStatus = await until("the restore", async () => {
+      await page.selectOption("#storage-snapshots", snapshots[0]);
+      // A refusal from an earlier try must not be read as this try's answer.
+      await page.evaluate(() => { document.getElementById("admin-error").hidden = true; });
+      await page.click("#storage-restore");
+      const error = page.locator("#admin-error");
+      const outcome = await until("the restore's answer", async () => {
+        if (await error.isVisible()) return { error: (await error.textContent()).trim() };
+        const text = await statusText();
+        return text.includes("Restore of e2e-user-007's volume from") ? { text } : null;
+      });
+      if (outcome.error && outcome.error.includes("not ready")) return null;
+      if (outcome.error) throw new Error(`the page says: ${outcome.error}`);
+      return outcome.text;
+    }, stepTimeout, 500);
+    // The restore took a safety snapshot of the replaced volume first: two snapshots now.
+    const after = await until("the safety snapshot in the list", async () => {
+      const names = await options();
+      if (names.length === 2) return names;
+      await row("e2e-user-007").locator(".user-open").click();
+      await page.locator("#user-storage").waitFor({ state: "visible" });
+      return null;
+    }, stepTimeout, 500);
+    return {
+      before, resize_enabled: resizeEnabled, restore_enabled_before: restoreEnabledBefore, resize_status: resizeStatus,
+      resized, snapshot_status: snapshotStatus, snapshots, restore_enabled: restoreEnabled, restore_status: restoreStatus,
+      after, final: await stats(), screenshot,
+    };
   });
 
   await step("groups", async () => {

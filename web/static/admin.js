@@ -569,6 +569,8 @@
         stats.appendChild(box);
       });
       $("storage-resize").disabled = !s.expandable;
+      // A cluster without the snapshot CRDs (or a class) cannot take one: say so by disabling.
+      $("storage-snapshot").disabled = s.snapshots_supported === false;
       var select = $("storage-snapshots");
       clear(select);
       (s.snapshots || []).forEach(function (snap) {

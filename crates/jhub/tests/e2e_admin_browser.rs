@@ -3,6 +3,7 @@
 //! simulator, searches, sorts and pages through 120 seeded users, adds two users with the
 //! keyboard, renames one and makes it admin, starts and stops a user's server (the real
 //! `jupyterhub-singleuser` in a simulated pod) and reads its profile, node and spawn events,
+//! resizes, snapshots and restores the stopped server's volume (Storage section),
 //! manages a group (member, properties), deletes the group and a user, and checks the page on a
 //! phone-sized viewport. This test seeds the users, reads the script's facts and checks the hub's
 //! side through the REST API afterwards.
@@ -33,7 +34,14 @@ async fn admin_page_journey_through_chp() {
     let Some(chromium) = tool("JHUB_CHROMIUM") else { return };
     let Some(node_modules) = tool("JHUB_NODE_MODULES") else { return };
 
-    let stack = Stack::start(StackConfig::new("admin", &singleuser)).await;
+    // The seed cluster's class (nfs-csi) allows expansion here and the cluster has a default
+    // VolumeSnapshotClass, so the Storage section can resize, snapshot and restore.
+    let stack = Stack::start(StackConfig::new("admin", &singleuser).kube(|cfg| {
+        cfg.expandable_storage_classes = vec!["nfs-csi".into()];
+        cfg.snapshot_crds = true;
+        cfg.snapshot_classes = vec!["csi-snapclass".into()];
+    }))
+    .await;
     let api = stack.api();
     let mut names: Vec<String> = (0..120).map(|i| format!("e2e-user-{i:03}")).collect();
     names.push(HTML_NAME.to_string());
@@ -118,6 +126,25 @@ async fn admin_page_journey_through_chp() {
     let progress: Vec<String> = serde_json::from_value(started["progress"].clone()).unwrap();
     assert!(progress.first().is_some_and(|p| p.contains("Server requested")), "{progress:?}");
     assert!(progress.len() >= 3, "the spawner's progress messages: {progress:?}");
+    // Storage: the stopped server's claim, its class and size; resize, snapshot, restore.
+    let storage = &steps["storage"];
+    assert_eq!(storage["before"]["Volume"], "claim-e2e-user-007", "{storage:#}");
+    assert_eq!(storage["before"]["Capacity"], "100Gi", "{storage:#}");
+    assert_eq!(storage["before"]["Storage class"], "nfs-csi", "{storage:#}");
+    assert_eq!(storage["resize_enabled"], true, "nfs-csi allows expansion: {storage:#}");
+    assert_eq!(storage["restore_enabled_before"], false, "no snapshot yet: {storage:#}");
+    assert_eq!(storage["resized"]["Requested"], "120Gi", "{storage:#}");
+    assert_eq!(storage["resized"]["Resize pending"], "yes", "offline expansion waits for a start: {storage:#}");
+    let snapshots: Vec<String> = serde_json::from_value(storage["snapshots"].clone()).unwrap();
+    assert_eq!(snapshots.len(), 1, "{storage:#}");
+    assert_eq!(storage["restore_enabled"], true, "{storage:#}");
+    assert_eq!(
+        storage["restore_status"],
+        format!("Restore of e2e-user-007's volume from {} requested", snapshots[0]),
+        "{storage:#}"
+    );
+    let after: Vec<String> = serde_json::from_value(storage["after"].clone()).unwrap();
+    assert!(after.contains(&snapshots[0]) && after.len() == 2, "the safety snapshot: {storage:#}");
     // Groups.
     assert_eq!(steps["groups"]["members"], json!(["zed-renamed"]));
     assert_eq!(steps["groups"]["props"], json!([["note", "<i>gpu team</i>"], ["quota", "5"]]));
@@ -137,6 +164,11 @@ async fn admin_page_journey_through_chp() {
     assert_eq!(api.get("/users/zed-two").await.0, StatusCode::NOT_FOUND);
     assert_eq!(api.get("/groups/e2e-team").await.0, StatusCode::NOT_FOUND);
     assert!(api.server("e2e-user-007", "").await.is_none(), "the server was stopped");
+    // The hub's view of the volume after the page's restore: both snapshots, the restored claim.
+    let (status, volume) = api.call(Method::GET, "/jhub/users/e2e-user-007/storage", None).await;
+    assert_eq!(status, StatusCode::OK, "{volume}");
+    assert_eq!(volume["pvc"], "claim-e2e-user-007", "{volume}");
+    assert_eq!(volume["snapshots"].as_array().map(Vec::len), Some(2), "{volume}");
 
     let mut taken: Vec<String> =
         std::fs::read_dir(&shots).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();

@@ -105,14 +105,26 @@ pub struct StackConfig {
     pub delays: Delays,
     /// More values (YAML), merged after the seed config, `demo/local.yaml` and the ports overlay.
     pub extra_values: Option<String>,
+    /// Changes to the simulated cluster's configuration (storage classes, snapshot classes...).
+    pub kube_tweak: Option<fn(&mut SimConfig)>,
 }
 
 impl StackConfig {
     pub fn new(name: &str, singleuser: &str) -> Self {
-        Self { name: name.into(), singleuser: singleuser.into(), delays: Delays::default(), extra_values: None }
+        Self {
+            name: name.into(),
+            singleuser: singleuser.into(),
+            delays: Delays::default(),
+            extra_values: None,
+            kube_tweak: None,
+        }
     }
     pub fn delays(mut self, delays: Delays) -> Self {
         self.delays = delays;
+        self
+    }
+    pub fn kube(mut self, tweak: fn(&mut SimConfig)) -> Self {
+        self.kube_tweak = Some(tweak);
         self
     }
     pub fn values(mut self, yaml: &str) -> Self {
@@ -176,6 +188,9 @@ impl Stack {
         kube_cfg.pod_network = random_pod_network();
         for pattern in ["quay.io/zhonger/*", "quay.io/jupyterhub/k8s-singleuser-sample*"] {
             kube_cfg = kube_cfg.with_singleuser(pattern, &cfg.singleuser, &["--ServerApp.allow_root=True"]);
+        }
+        if let Some(tweak) = cfg.kube_tweak {
+            tweak(&mut kube_cfg);
         }
         let kube = Simulator::start(kube_cfg).expect("kube sim");
         let kube_server = kube.serve_local().await.expect("kube sim server");
