@@ -14,6 +14,23 @@ const INSERT: &str = concat!(
 );
 const SAVE: &str = "UPDATE servers SET name = $2, display_name = $3, started = $4, last_activity = $5, state = $6, \
                     user_options = $7, url = $8, pending = $9 WHERE id = $1";
+
+/// `SAVE` with its nine columns bound from a server row (a macro because the
+/// query's type differs per backend inside `with_pool!`/`with_tx!`).
+macro_rules! save_query {
+    ($id:expr, $server:expr, $state:expr, $user_options:expr) => {
+        sqlx::query(SAVE)
+            .bind($id)
+            .bind(&$server.name)
+            .bind(&$server.display_name)
+            .bind(micros_opt($server.started))
+            .bind(micros_opt($server.last_activity))
+            .bind(&$state)
+            .bind(&$user_options)
+            .bind($server.url.as_deref())
+            .bind($server.pending.map(|p| p.as_str()))
+    };
+}
 const RENAME: &str = "UPDATE servers SET name = $2 WHERE id = $1";
 const DELETE: &str = "DELETE FROM servers WHERE id = $1";
 
@@ -50,16 +67,7 @@ impl Store {
             format!("server {:?} of user {}", server.name, server.user_id),
             missing(server.id),
         );
-        let done = with_pool!(self, |pool| sqlx::query(SAVE)
-            .bind(server.id)
-            .bind(&server.name)
-            .bind(&server.display_name)
-            .bind(micros_opt(server.started))
-            .bind(micros_opt(server.last_activity))
-            .bind(&state)
-            .bind(&user_options)
-            .bind(server.url.as_deref())
-            .bind(server.pending.map(|p| p.as_str()))
+        let done = with_pool!(self, |pool| save_query!(server.id, server, state, user_options)
             .execute(pool)
             .await
             .map(|r| r.rows_affected()))
@@ -179,16 +187,7 @@ impl Store {
                     "a token with this hash".to_string(),
                     format!("{} or OAuth client {:?}", describe(write.token.owner), write.token.client_id),
                 ))?;
-            let done = sqlx::query(SAVE)
-                .bind(id)
-                .bind(&server.name)
-                .bind(&server.display_name)
-                .bind(micros_opt(server.started))
-                .bind(micros_opt(server.last_activity))
-                .bind(&state)
-                .bind(&user_options)
-                .bind(server.url.as_deref())
-                .bind(server.pending.map(|p| p.as_str()))
+            let done = save_query!(id, server, state, user_options)
                 .execute(&mut *tx)
                 .await
                 .map_err(StoreError::query(op))?
@@ -220,16 +219,7 @@ impl Store {
             if write.remove {
                 sqlx::query(DELETE).bind(server.id).execute(&mut *tx).await.map_err(StoreError::query(op))?;
             } else {
-                let done = sqlx::query(SAVE)
-                    .bind(server.id)
-                    .bind(&server.name)
-                    .bind(&server.display_name)
-                    .bind(micros_opt(server.started))
-                    .bind(micros_opt(server.last_activity))
-                    .bind(&state)
-                    .bind(&user_options)
-                    .bind(server.url.as_deref())
-                    .bind(server.pending.map(|p| p.as_str()))
+                let done = save_query!(server.id, server, state, user_options)
                     .execute(&mut *tx)
                     .await
                     .map_err(StoreError::query(op))?
