@@ -157,7 +157,14 @@ async fn metrics_match_real_jupyterhub() {
     let real_base = format!("http://127.0.0.1:{hub_port}");
     wait_up(&client, &format!("{real_base}/hub/api/"), &log_path).await;
     let real = exercise(&client, &real_base).await;
-    let _ = child.start_kill();
+    // SIGTERM, not SIGKILL: JupyterHub then stops the CHP it started (a
+    // killed JupyterHub leaves its proxy running after the test).
+    if let Some(pid) = child.id() {
+        let _ = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+    }
+    if tokio::time::timeout(std::time::Duration::from_secs(15), child.wait()).await.is_err() {
+        let _ = child.start_kill();
+    }
 
     let hub = common::start_with(|_, web| web.authenticate_prometheus = false).await;
     let ours = exercise(&client, &hub.url).await;
